@@ -1,0 +1,266 @@
+"""The ``hepml-coffea`` command line: parse arguments, call the library, nothing else.
+
+Only argparse and the standard library are imported at module level so that
+``hepml-coffea --help`` answers in well under a second. Each subcommand imports the
+library parts it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+EXECUTORS = ("iterative", "futures", "dask")
+COMPRESSIONS = ("lzma", "zstd", "zlib", "lz4")
+MODEL_KINDS = ("bdt", "dnn", "kfold-bdt", "kfold-dnn", "autoencoder")
+
+
+def _quiet_tensorflow() -> None:
+    """Silence TensorFlow's start-up log noise unless the user asked for it."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+# --------------------------------------------------------------------------- handlers
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from hepml_coffea.datasets import generate
+
+    fileset = generate(
+        args.out,
+        n_events=args.events,
+        seed=args.seed,
+        compression=args.compression,
+        compression_level=args.compression_level,
+        events_per_file=args.events_per_file,
+        processes=args.processes,
+        lumi=args.lumi,
+        negative_weight_fraction=args.negative_weight_fraction,
+        progress=not args.quiet,
+    )
+    print(f"wrote fileset {fileset}")
+    return 0
+
+
+def _executor_kwargs(args: argparse.Namespace) -> dict:
+    return {
+        "executor": args.executor,
+        "workers": args.workers,
+        "chunksize": args.chunksize,
+        "scheduler": args.scheduler,
+        "skip_bad_files": args.skip_bad_files,
+        "max_chunks": args.max_chunks,
+        "progress": not args.quiet,
+    }
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from hepml_coffea.workflows import run_analysis
+
+    summary = run_analysis(
+        args.analysis, args.fileset, args.out, overrides=args.set, **_executor_kwargs(args)
+    )
+    print(summary)
+    return 0
+
+
+def _cmd_apply(args: argparse.Namespace) -> int:
+    from hepml_coffea.workflows import apply_models
+
+    summary = apply_models(
+        args.analysis,
+        args.fileset,
+        args.model,
+        args.out,
+        overrides=args.set,
+        **_executor_kwargs(args),
+    )
+    print(summary)
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from hepml_coffea.workflows import train_model
+
+    summary = train_model(
+        args.analysis,
+        args.features,
+        args.model,
+        args.out,
+        overrides=args.set,
+        progress=not args.quiet,
+    )
+    print(summary)
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from hepml_coffea.workflows import evaluate_models
+
+    summary = evaluate_models(args.model_dir, args.features, args.out, progress=not args.quiet)
+    print(summary)
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from hepml_coffea.workflows import plot_outputs
+
+    written = plot_outputs(args.dir, out=args.out, lumi=args.lumi, status=args.status)
+    print(f"wrote {len(written)} plots to {args.out or args.dir}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from hepml_coffea.workflows import run_demo
+
+    report = run_demo(
+        args.out,
+        n_events=args.events,
+        seed=args.seed,
+        executor=args.executor,
+        workers=args.workers,
+        chunksize=args.chunksize,
+        progress=not args.quiet,
+    )
+    print(f"demo finished: {report}")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+def _add_executor_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("execution")
+    g.add_argument(
+        "--executor", choices=EXECUTORS, default="iterative", help="coffea executor (default: %(default)s)"
+    )
+    g.add_argument("--workers", type=int, default=2, help="worker processes for futures/dask (default: %(default)s)")
+    g.add_argument("--chunksize", type=int, default=100_000, help="events per chunk (default: %(default)s)")
+    g.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        default=None,
+        help="address of an existing Dask scheduler (implies --executor dask)",
+    )
+    g.add_argument(
+        "--skip-bad-files",
+        action="store_true",
+        help="skip unreadable files and list them with the reason in DIR/report.json",
+    )
+    g.add_argument("--max-chunks", type=int, default=None, help="process at most this many chunks per dataset (testing)")
+
+
+def _add_set_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="override an analysis configuration key, e.g. --set btag.threshold=0.5 (repeatable)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from hepml_coffea import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="hepml-coffea",
+        description="CMS NanoAOD → columnar selection → ML event classification → CMS-style plots.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("generate", help="write NanoAOD-schema ROOT files and a coffea fileset (offline)")
+    p.add_argument("--out", default="generated", help="output folder (default: %(default)s)")
+    p.add_argument("--events", type=int, default=100_000, help="MC events per process (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=42, help="random seed; same seed, same bytes (default: %(default)s)")
+    p.add_argument("--compression", choices=COMPRESSIONS, default="lzma", help="ROOT compression (default: %(default)s)")
+    p.add_argument("--compression-level", type=int, default=None, help="compression level (default: algorithm's CMS default)")
+    p.add_argument("--events-per-file", type=int, default=None, help="split each process into files of this size")
+    p.add_argument("--processes", nargs="+", default=None, help="processes to generate (default: all)")
+    p.add_argument("--lumi", type=float, default=None, help="integrated luminosity of the pseudo-data in pb^-1")
+    p.add_argument(
+        "--negative-weight-fraction", type=float, default=None, help="fraction of ttbar events with negative genWeight"
+    )
+    p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser("run", help="run an analysis processor: cutflow, histograms, training tables")
+    p.add_argument("analysis", help="analysis name (e.g. ttbar_ljets) or path to an analysis folder")
+    p.add_argument("--fileset", required=True, help="coffea fileset JSON")
+    p.add_argument("--out", required=True, help="output folder")
+    _add_executor_options(p)
+    _add_set_option(p)
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("train", help="train a classifier on the training tables written by `run`")
+    p.add_argument("analysis", help="analysis name or folder (labels, hyperparameters)")
+    p.add_argument("--features", required=True, help="folder with the training tables (DIR/features of `run`)")
+    p.add_argument("--model", choices=MODEL_KINDS, default="bdt", help="model kind (default: %(default)s)")
+    p.add_argument("--out", required=True, help="model folder to write (model card + model files)")
+    _add_set_option(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="ROC/AUC, overtraining, significance scan ... of trained models")
+    p.add_argument("model_dir", nargs="+", help="model folder(s) written by `train`")
+    p.add_argument("--features", required=True, help="folder with the training tables")
+    p.add_argument("--out", required=True, help="output folder for JSON and plots")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("apply", help="run an analysis with trained models attached: scores, friend trees")
+    p.add_argument("analysis", help="analysis name or folder")
+    p.add_argument("--fileset", required=True, help="coffea fileset JSON")
+    p.add_argument("--model", nargs="+", required=True, metavar="MODEL_DIR", help="model folder(s)")
+    p.add_argument("--out", required=True, help="output folder")
+    _add_executor_options(p)
+    _add_set_option(p)
+    p.set_defaults(func=_cmd_apply)
+
+    p = sub.add_parser("plot", help="make CMS-style plots from the saved outputs of run/apply/evaluate")
+    p.add_argument("dir", help="output folder of run, apply or evaluate")
+    p.add_argument("--out", default=None, help="where to write PNGs (default: DIR/plots)")
+    p.add_argument("--lumi", type=float, default=None, help="luminosity label in fb^-1 (default: from the outputs)")
+    p.add_argument("--status", default=None, help="CMS label text (default: Simulation / Preliminary as appropriate)")
+    p.set_defaults(func=_cmd_plot)
+
+    p = sub.add_parser("demo", help="generate → run → train BDT+DNN → evaluate → apply → plot → report")
+    p.add_argument("--out", default="demo_out", help="output folder (default: %(default)s)")
+    p.add_argument("--events", type=int, default=None, help="events per MC process (default: a 10-minute size)")
+    p.add_argument("--seed", type=int, default=42, help="random seed (default: %(default)s)")
+    p.add_argument("--executor", choices=EXECUTORS, default="futures", help="coffea executor (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes (default: %(default)s)")
+    p.add_argument("--chunksize", type=int, default=100_000, help="events per chunk (default: %(default)s)")
+    p.set_defaults(func=_cmd_demo)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hepml-coffea`` console script."""
+    _quiet_tensorflow()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    if args.debug:
+        return func(args)
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        print("hepml-coffea: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line, no traceback; --debug shows it
+        name = "error" if _is_user_error(exc) else type(exc).__name__
+        msg = " ".join(str(exc).split()) or repr(exc)
+        print(f"hepml-coffea {args.command}: {name}: {msg} (use --debug for the traceback)", file=sys.stderr)
+        return 2 if _is_user_error(exc) else 1
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    from hepml_coffea.errors import HepmlError
+
+    return isinstance(exc, HepmlError)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

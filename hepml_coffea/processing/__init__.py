@@ -1,0 +1,1 @@
+"""Processor base classes and running them on coffea executors (iterative, futures, Dask)."""
