@@ -195,7 +195,12 @@ def _quiet_coffea() -> Iterator[None]:
     if console is not None:
         console.quiet = True
     try:
-        yield
+        with warnings.catch_warnings():
+            # NanoAODSchema's notes about cross-references absent from a NanoAOD version,
+            # repeated for every chunk; harmless, and they drown the progress bar
+            for text in ("Missing cross-reference index", "already exists but its values"):
+                warnings.filterwarnings("ignore", message=text, category=RuntimeWarning)
+            yield
     finally:
         if console is not None:
             console.quiet = old
@@ -216,7 +221,7 @@ def _unwrap(exc: BaseException) -> BaseException | None:
 def _prepare(fileset, skip_bad_files: bool, inject_sumw: bool):
     from hepml_coffea.datasets import load_fileset, sum_genweights
 
-    fileset = load_fileset(fileset)
+    fileset = load_fileset(fileset, check_files=False)  # files are checked by inspect_files
     good, bad = inspect_files(fileset)
     for b in bad:
         if b.kind == "empty" and not skip_bad_files:
