@@ -1,0 +1,37 @@
+"""scikit-learn-compatible estimators for HEP event classification, on plain numpy/pandas.
+
+``BDTClassifier`` (xgboost), ``DNNClassifier`` and ``AutoencoderAnomalyDetector`` (Keras 3,
+TensorFlow imported only when one is fitted or loaded), ``KFoldEventClassifier`` (TMVA-style
+deterministic cross-validation on the event number), and ``save`` / ``load`` of model folders
+with a ``model_card.json`` (safe formats only, SHA-256 checked, never unpickled).
+"""
+
+from __future__ import annotations
+
+from hepml_coffea.estimators.bdt import BDTClassifier
+from hepml_coffea.estimators.persistence import load, read_card, save
+
+__all__ = [
+    "AutoencoderAnomalyDetector",
+    "BDTClassifier",
+    "DNNClassifier",
+    "KFoldEventClassifier",
+    "load",
+    "read_card",
+    "save",
+]
+
+_LAZY = {
+    "DNNClassifier": "hepml_coffea.estimators.dnn",
+    "AutoencoderAnomalyDetector": "hepml_coffea.estimators.autoencoder",
+    "KFoldEventClassifier": "hepml_coffea.estimators.kfold",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    msg = f"module 'hepml_coffea.estimators' has no attribute {name!r}"
+    raise AttributeError(msg)
