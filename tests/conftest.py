@@ -49,3 +49,13 @@ def plot_dir() -> Path:
     d = REPO / "tests" / "_plots"
     d.mkdir(exist_ok=True)
     return d
+
+
+@pytest.fixture(scope="session")
+def generated_fileset(tmp_path_factory) -> Path:
+    """Path of the ``fileset.json`` of a small generated sample (3000 events per MC process,
+    about 3000 pseudo-data events, ZSTD, seed 42), written once per test session."""
+    from hepml_coffea.datasets import generate
+
+    out = tmp_path_factory.mktemp("generated")
+    return generate(out, n_events=3000, seed=42, compression="zstd", progress=False)

@@ -1,0 +1,254 @@
+"""Parton-level event generation for each process, and the process table (cross sections).
+
+Each generator returns a :class:`Truth` record of padded numpy arrays: the final-state partons
+(which become jets), the prompt charged leptons and the neutrino pT sum. Resonances get
+Breit–Wigner masses and decay through :func:`~hepml_coffea.datasets.physics.two_body_decay`
+with full boosts; final-state radiation splits a parton in two with momentum conserved, and
+initial-state radiation adds extra partons with a power-law pT spectrum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from hepml_coffea.datasets import physics as ph
+
+__all__ = ["MC_PROCESSES", "PROCESSES", "Process", "Truth", "generate_truth"]
+
+M_TOP, W_TOP = 172.5, 1.42
+M_W, W_W = 80.4, 2.085
+M_Z, W_Z = 91.1876, 2.4952
+M_MU, M_E = 0.10566, 0.000511
+FSR_PROB = 0.12
+"""Probability that a decay quark radiates a wide-angle gluon (becomes two jets)."""
+
+
+@dataclass(frozen=True)
+class Process:
+    """A generated process.
+
+    Attributes
+    ----------
+    name : str
+        Dataset name.
+    xsec : float
+        Effective cross section of the generated phase space in pb (σ × BR(ℓ = e, μ) × the
+        fraction of the inclusive process our phase space stands for; see the module table).
+    label : int
+        1 for signal, 0 for background.
+    genweight : float
+        |genWeight| of every event (constant per process, as for a POWHEG/aMC@NLO sample).
+    negative_weight_fraction : float
+        Default fraction of events with negative genWeight.
+    """
+
+    name: str
+    xsec: float
+    label: int
+    genweight: float
+    negative_weight_fraction: float
+    index: int
+
+
+# Effective cross sections (pb) for the generated phase space, ℓ = e, μ:
+#   ttbar_semilep: 831.76 pb (NNLO+NNLL, 13 TeV) × 2 × 0.216 × 0.674 = 242.2 pb
+#   single_top:    t-channel 217.0 pb × 0.216 = 46.9 pb
+#   wjets:         W(→eν, μν) + ≥1 hard parton (pT ≳ 20 GeV), stands for the W + jets tail
+#   dy:            Z/γ*(→ee, μμ, 60 < m < 120 GeV) + ≥1 hard parton
+MC_PROCESSES: dict[str, Process] = {
+    p.name: p
+    for p in [
+        Process("ttbar_semilep", 242.2, 1, 1.0, 0.03, 1),
+        Process("wjets", 2400.0, 0, 1.0, 0.0, 2),
+        Process("single_top", 46.9, 0, 1.0, 0.02, 3),
+        Process("dy", 420.0, 0, 23.2, 0.05, 4),
+    ]
+}
+PROCESSES: dict[str, float] = {name: p.xsec for name, p in MC_PROCESSES.items()} | {"data": 0.0}
+"""Names of all processes → effective cross section in pb (``data`` has none: 0)."""
+
+
+@dataclass
+class Truth:
+    """Parton-level final state of ``n`` events, padded to fixed slot counts.
+
+    partons : (n, K, 4) four-vectors (GeV); pflav (n, K) |PDG id| (21 = gluon); pvalid (n, K).
+    leptons : (n, L, 4); lpdg (n, L) signed PDG id; lvalid (n, L).
+    nu : (n, 2) vector sum (px, py) of the neutrinos (GeV).
+    """
+
+    partons: np.ndarray
+    pflav: np.ndarray
+    pvalid: np.ndarray
+    leptons: np.ndarray
+    lpdg: np.ndarray
+    lvalid: np.ndarray
+    nu: np.ndarray
+
+
+class _Builder:
+    """Collects parton and lepton slots, then stacks them into a :class:`Truth`."""
+
+    def __init__(self, rng: np.random.Generator, n: int) -> None:
+        self.rng, self.n = rng, n
+        self.partons: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.leptons: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.nu = np.zeros((n, 2))
+
+    def jet_mass(self, flav: int | np.ndarray) -> np.ndarray:
+        """Effective (hadronised) jet mass; FSR-candidates get a wide virtuality instead."""
+        base = self.rng.uniform(2.0, 9.0, self.n) + np.where(np.asarray(flav) == 5, 3.0, 0.0)
+        return base
+
+    def quark(self, p4: np.ndarray, flav: np.ndarray | int, fsr: np.ndarray | None = None) -> None:
+        """Add a final-state quark; where ``fsr`` it splits into quark + gluon (two slots)."""
+        flav = np.broadcast_to(np.asarray(flav, dtype=np.int32), (self.n,))
+        if fsr is None:
+            self.partons.append((p4, flav, np.ones(self.n, bool)))
+            return
+        q, g = ph.two_body_decay(
+            self.rng, p4, self.rng.uniform(2.0, 8.0, self.n), self.rng.uniform(1.0, 6.0, self.n)
+        )
+        self.partons.append((np.where(fsr[:, None], q, p4), flav, np.ones(self.n, bool)))
+        self.partons.append((g, np.full(self.n, 21, np.int32), fsr))
+
+    def virtual_mass(self, flav: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(mass, fsr-flag) for a quark about to be produced in a decay."""
+        fsr = self.rng.random(self.n) < FSR_PROB
+        m = np.where(fsr, self.rng.uniform(14.0, 28.0, self.n), self.jet_mass(flav))
+        return m, fsr
+
+    def lepton(self, p4: np.ndarray, pdg: np.ndarray) -> None:
+        self.leptons.append((p4, pdg.astype(np.int32), np.ones(self.n, bool)))
+
+    def neutrino(self, p4: np.ndarray) -> None:
+        self.nu += p4[:, 1:3]
+
+    def isr(self, mean: float, heavy: tuple[float, float] = (0.03, 0.02), kmax: int = 5) -> None:
+        """Poisson(``mean``) extra partons, pT = 15 U^(-1/2.2) GeV, η ~ N(0, 1.8)."""
+        rng, n = self.rng, self.n
+        nisr = np.minimum(rng.poisson(mean, n), kmax)
+        for k in range(kmax):
+            pt = np.minimum(15.0 * rng.random(n) ** (-1.0 / 2.2), 800.0)
+            eta = rng.normal(0.0, 1.8, n)
+            phi = rng.uniform(-np.pi, np.pi, n)
+            u = rng.random(n)
+            flav = np.where(u < heavy[1], 5, np.where(u < heavy[0] + heavy[1], 4, 21))
+            flav = np.where((flav == 21) & (rng.random(n) < 0.2), rng.integers(1, 4, n), flav)
+            p4 = ph.from_pt_eta_phi_m(pt, eta, phi, pt * rng.uniform(0.04, 0.14, n))
+            self.partons.append((p4, flav.astype(np.int32), nisr > k))
+
+    def lepton_flavour(self, charge_sign: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Random e/μ with the given charge sign; returns (signed pdgId, mass)."""
+        mu = self.rng.random(self.n) < 0.5
+        apdg = np.where(mu, 13, 11)
+        return -charge_sign * apdg, np.where(mu, M_MU, M_E)
+
+    def w_decay(self, w: np.ndarray, sign: np.ndarray, *, leptonic: bool) -> None:
+        """W^(sign) → ℓν or → q q̄′ (ud or cs)."""
+        if leptonic:
+            pdg, ml = self.lepton_flavour(sign)
+            lep, nu = ph.two_body_decay(self.rng, w, ml, 0.0)
+            self.lepton(lep, pdg)
+            self.neutrino(nu)
+        else:
+            cs = self.rng.random(self.n) < 0.5
+            f1, f2 = np.where(cs, 4, 2), np.where(cs, 3, 1)
+            (m1, fsr1), (m2, fsr2) = self.virtual_mass(f1), self.virtual_mass(f2)
+            q1, q2 = ph.two_body_decay(self.rng, w, m1, m2)
+            self.quark(q1, f1, fsr1)
+            self.quark(q2, f2, fsr2)
+
+    def top_decay(self, top: np.ndarray, sign: np.ndarray, *, leptonic: bool) -> None:
+        """t → b W with a Breit–Wigner W mass below the kinematic limit."""
+        mb, fsr = self.virtual_mass(5)
+        mt = ph.mass(top)
+        mw = ph.breit_wigner(
+            self.rng, M_W, W_W, self.n, low=60.0, high=np.minimum(110.0, mt - mb - 1.0)
+        )
+        b, w = ph.two_body_decay(self.rng, top, mb, mw)
+        self.quark(b, 5, fsr)
+        self.w_decay(w, sign, leptonic=leptonic)
+
+    def build(self) -> Truth:
+        def stack(items, n):
+            if not items:
+                return np.zeros((n, 0, 4)), np.zeros((n, 0), np.int32), np.zeros((n, 0), bool)
+            return (
+                np.stack([i[0] for i in items], axis=1),
+                np.stack([i[1] for i in items], axis=1),
+                np.stack([i[2] for i in items], axis=1),
+            )
+
+        p, pf, pv = stack(self.partons, self.n)
+        lep, lpdg, lv = stack(self.leptons, self.n)
+        return Truth(p, pf, pv, lep, lpdg, lv, self.nu)
+
+
+def _ttbar(b: _Builder) -> None:
+    rng, n = b.rng, b.n
+    m1 = ph.breit_wigner(rng, M_TOP, W_TOP, n, low=150.0, high=195.0)
+    m2 = ph.breit_wigner(rng, M_TOP, W_TOP, n, low=150.0, high=195.0)
+    shat = m1 + m2 + rng.exponential(110.0, n) + 1.0
+    pair = ph.produce(rng, shat, pt_scale=35.0, y_sigma=0.9)
+    t1, t2 = ph.two_body_decay(rng, pair, m1, m2)
+    sign = np.where(rng.random(n) < 0.5, 1, -1)  # t1 is the top (+1) or the antitop (-1)
+    b.top_decay(t1, sign, leptonic=True)
+    b.top_decay(t2, -sign, leptonic=False)
+    b.isr(1.4)
+
+
+def _single_top(b: _Builder) -> None:
+    rng, n = b.rng, b.n
+    mt = ph.breit_wigner(rng, M_TOP, W_TOP, n, low=150.0, high=195.0)
+    top = ph.produce(rng, mt, pt_scale=45.0, y_sigma=1.1)
+    sign = np.where(rng.random(n) < 0.62, 1, -1)  # t : t̄ ≈ 62 : 38 at the LHC
+    b.top_decay(top, sign, leptonic=True)
+    # the t-channel spectator quark: forward, hard
+    pt = 20.0 + rng.exponential(35.0, n)
+    eta = np.where(rng.random(n) < 0.5, 1.0, -1.0) * np.abs(rng.normal(2.3, 0.9, n))
+    phi = rng.uniform(-np.pi, np.pi, n)
+    b.quark(ph.from_pt_eta_phi_m(pt, eta, phi, rng.uniform(2.0, 8.0, n)), rng.integers(1, 3, n))
+    # the second b from initial-state gluon splitting, soft and often lost
+    pt = 12.0 + rng.exponential(18.0, n)
+    bb = ph.from_pt_eta_phi_m(pt, rng.normal(0.0, 1.8, n), rng.uniform(-np.pi, np.pi, n), 6.0)
+    b.partons.append((bb, np.full(n, 5, np.int32), rng.random(n) < 0.6))
+    b.isr(1.0)
+
+
+def _wjets(b: _Builder) -> None:
+    rng, n = b.rng, b.n
+    mw = ph.breit_wigner(rng, M_W, W_W, n, low=40.0, high=200.0)
+    w = ph.produce(rng, mw, pt_scale=30.0, y_sigma=1.3)
+    sign = np.where(rng.random(n) < 0.58, 1, -1)  # W+ : W− ≈ 58 : 42
+    b.w_decay(w, sign, leptonic=True)
+    b.isr(2.4, heavy=(0.08, 0.04), kmax=6)
+
+
+def _dy(b: _Builder) -> None:
+    rng, n = b.rng, b.n
+    mz = ph.breit_wigner(rng, M_Z, W_Z, n, low=60.0, high=120.0)
+    z = ph.produce(rng, mz, pt_scale=20.0, y_sigma=1.4)
+    pdg, ml = b.lepton_flavour(np.ones(n, np.int64))
+    l1, l2 = ph.two_body_decay(rng, z, ml, ml)
+    b.lepton(l1, pdg)
+    b.lepton(l2, -pdg)
+    b.isr(2.2, heavy=(0.06, 0.03), kmax=6)
+
+
+_GENERATORS: dict[str, Callable[[_Builder], None]] = {
+    "ttbar_semilep": _ttbar,
+    "single_top": _single_top,
+    "wjets": _wjets,
+    "dy": _dy,
+}
+
+
+def generate_truth(process: str, rng: np.random.Generator, n: int) -> Truth:
+    """Parton-level final state of ``n`` events of ``process`` (a key of ``MC_PROCESSES``)."""
+    b = _Builder(rng, n)
+    _GENERATORS[process](b)
+    return b.build()

@@ -1,0 +1,165 @@
+"""Write NanoAOD-layout ROOT files with uproot, byte-for-byte reproducibly.
+
+uproot stamps every file with uuid1 UUIDs and ``datetime.now()`` timestamps (TFile, TDirectory,
+TKey, TTree). :func:`write_nanoaod` passes a seeded ``uuid_function`` and freezes the clock of
+uproot's writing modules while it writes, so the same arrays give the same bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import threading
+import types
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import uproot
+import uproot.writing._cascadetree
+
+__all__ = ["COMPRESSIONS", "compression_for", "empty_collections", "write_nanoaod"]
+
+COMPRESSIONS = {
+    "lzma": (uproot.LZMA, 9),
+    "zstd": (uproot.ZSTD, 5),
+    "zlib": (uproot.ZLIB, 4),
+    "lz4": (uproot.LZ4, 4),
+}
+"""Algorithm name → (uproot class, default level). LZMA 9 is the CMS NanoAOD default."""
+
+_EPOCH = _dt.datetime(2025, 1, 1, 0, 0, 0)
+_LOCK = threading.Lock()
+_UPROOT_WRITING_MODULES = ("writable", "_cascade", "_cascadetree", "_cascadentuple")
+
+# Collections coffea's NanoAODSchema cross-references; our detector reconstructs none of them,
+# so they are written empty (as a NanoAOD with no such objects would be) to keep every
+# ``*Idx`` cross-reference resolvable without warnings.
+_EMPTY = {
+    "Photon": {"pt": "f4", "eta": "f4", "phi": "f4", "electronIdx": "i4", "jetIdx": "i4"},
+    "Tau": {"pt": "f4", "eta": "f4", "phi": "f4", "mass": "f4", "charge": "i4", "jetIdx": "i4"},
+    "FatJet": {"pt": "f4", "eta": "f4", "phi": "f4", "mass": "f4", "subJetIdx1": "i4", "subJetIdx2": "i4"},
+    "SubJet": {"pt": "f4", "eta": "f4", "phi": "f4", "mass": "f4"},
+    "FsrPhoton": {"pt": "f4", "eta": "f4", "phi": "f4", "muonIdx": "i4"},
+    "LowPtElectron": {
+        "pt": "f4", "eta": "f4", "phi": "f4", "mass": "f4", "charge": "i4",
+        "electronIdx": "i4", "photonIdx": "i4",
+    },
+}  # fmt: skip
+
+
+def compression_for(name: str, level: int | None = None):
+    """uproot compression object for ``name`` (one of ``COMPRESSIONS``) at ``level``."""
+    cls, default = COMPRESSIONS[name]
+    return cls(default if level is None else level)
+
+
+def empty_collections(n: int) -> dict[str, ak.Array]:
+    """Empty jagged collections (``nPhoton == 0`` ...) for ``n`` events."""
+    zero = np.zeros(n, np.int64)
+    return {
+        name: ak.zip(
+            {k: ak.unflatten(np.zeros(0, np.dtype(dt)), zero) for k, dt in fields.items()},
+        )
+        for name, fields in _EMPTY.items()
+    }
+
+
+class _FrozenDatetime(_dt.datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return _EPOCH
+
+
+@contextlib.contextmanager
+def _uproot_patches() -> Iterator[None]:
+    """Patch uproot's writer for NanoAOD fidelity and reproducibility, while writing.
+
+    - ``datetime.datetime.now()`` inside uproot's writing modules returns a fixed time;
+    - counters of jagged branches (``nMuon`` ...) are ``uint32`` as in NanoAOD, not uproot's
+      hard-coded ``int32`` (``Tree._branch_np`` is wrapped for ``kind="counter"``).
+    """
+    fake = types.SimpleNamespace(datetime=_FrozenDatetime)
+    mods = [getattr(uproot.writing, m, None) for m in _UPROOT_WRITING_MODULES]
+    mods = [m for m in mods if m is not None and hasattr(m, "datetime")]
+    tree_cls = uproot.writing._cascadetree.Tree
+    branch_np = tree_cls._branch_np
+
+    def _branch_np(self, name, branch_type, branch_dtype, counter=None, kind="normal"):
+        if kind == "counter":
+            branch_type = branch_dtype = np.dtype(np.uint32)
+        return branch_np(self, name, branch_type, branch_dtype, counter=counter, kind=kind)
+
+    with _LOCK:
+        saved = [m.datetime for m in mods]
+        try:
+            for m in mods:
+                m.datetime = fake
+            tree_cls._branch_np = _branch_np
+            yield
+        finally:
+            tree_cls._branch_np = branch_np
+            for m, s in zip(mods, saved, strict=True):
+                m.datetime = s
+
+
+def _uuid_factory(key: str):
+    counter = iter(range(1 << 30))
+
+    def make() -> uuid.UUID:
+        digest = hashlib.sha256(f"{key}/{next(counter)}".encode()).digest()
+        return uuid.UUID(bytes=digest[:16], version=4)
+
+    return make
+
+
+def write_nanoaod(
+    path: str | Path,
+    blocks: Iterable[dict[str, object]],
+    runs: dict[str, np.ndarray] | None,
+    *,
+    compression,
+    key: str,
+) -> int:
+    """Write event ``blocks`` (one basket each) to TTree ``Events`` and ``runs`` to ``Runs``.
+
+    Parameters
+    ----------
+    path : path-like
+        Output ROOT file (overwritten).
+    blocks : iterable of dict
+        Column name → numpy array (flat branch) or awkward record array of jagged fields
+        (a collection: written as ``n<Name>`` + ``<Name>_<field>``). Every block must have
+        the same columns and types.
+    runs : dict or None
+        Flat columns of the ``Runs`` tree, or a callable-free dict computed after the blocks
+        (pass ``None`` to skip). May be filled by the caller while ``blocks`` is consumed.
+    compression : uproot compression object
+    key : str
+        Seed of the file's deterministic UUIDs.
+
+    Returns
+    -------
+    int
+        Number of events written.
+    """
+    n = 0
+    with (
+        _uproot_patches(),
+        uproot.recreate(path, compression=compression, uuid_function=_uuid_factory(key)) as f,
+    ):
+        tree = None
+        for block in blocks:
+            if tree is None:
+                types_ = {
+                    k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in block.items()
+                }
+                tree = f.mktree("Events", types_, title="Events", initial_basket_capacity=50)
+            tree.extend(block)
+            n += len(next(iter(block.values())))
+        if runs is not None:
+            f.mktree("Runs", {k: v.dtype for k, v in runs.items()}, title="Runs").extend(runs)
+    return n
