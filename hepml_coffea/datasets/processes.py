@@ -22,6 +22,8 @@ M_TOP, W_TOP = 172.5, 1.42
 M_W, W_W = 80.4, 2.085
 M_Z, W_Z = 91.1876, 2.4952
 M_MU, M_E = 0.10566, 0.000511
+TW_FRACTION = 20.9 / 67.8
+"""tW share of the single-top effective cross section (t-channel 46.9 pb + tW 20.9 pb)."""
 FSR_PROB = 0.12
 """Probability that a decay quark radiates a wide-angle gluon (becomes two jets)."""
 
@@ -55,15 +57,16 @@ class Process:
 
 # Effective cross sections (pb) for the generated phase space, ℓ = e, μ:
 #   ttbar_semilep: 831.76 pb (NNLO+NNLL, 13 TeV) × 2 × 0.216 × 0.674 = 242.2 pb
-#   single_top:    t-channel 217.0 pb × 0.216 = 46.9 pb
-#   wjets:         W(→eν, μν) + ≥1 hard parton (pT ≳ 20 GeV), stands for the W + jets tail
-#   dy:            Z/γ*(→ee, μμ, 60 < m < 120 GeV) + ≥1 hard parton
+#   single_top:    t-channel 217.0 pb × 0.216 = 46.9 pb + tW 71.7 pb × 2 × 0.216 × 0.674 = 20.9 pb
+#   wjets:         W(→eν, μν) + ≥2 partons (pT > 25 GeV): the W + jets tail that passes a
+#                  1ℓ + jets selection (tuned so that W+jets is ≈ 20% after ≥4 jets, ≥1 b)
+#   dy:            Z/γ*(→ee, μμ, 60 < m < 120 GeV) + ≥2 partons (pT > 25 GeV)
 MC_PROCESSES: dict[str, Process] = {
     p.name: p
     for p in [
         Process("ttbar_semilep", 242.2, 1, 1.0, 0.03, 1),
-        Process("wjets", 2400.0, 0, 1.0, 0.0, 2),
-        Process("single_top", 46.9, 0, 1.0, 0.02, 3),
+        Process("wjets", 1520.0, 0, 1.0, 0.0, 2),
+        Process("single_top", 67.8, 0, 1.0, 0.02, 3),
         Process("dy", 420.0, 0, 23.2, 0.05, 4),
     ]
 }
@@ -103,17 +106,24 @@ class _Builder:
         base = self.rng.uniform(2.0, 9.0, self.n) + np.where(np.asarray(flav) == 5, 3.0, 0.0)
         return base
 
-    def quark(self, p4: np.ndarray, flav: np.ndarray | int, fsr: np.ndarray | None = None) -> None:
-        """Add a final-state quark; where ``fsr`` it splits into quark + gluon (two slots)."""
+    def quark(
+        self,
+        p4: np.ndarray,
+        flav: np.ndarray | int,
+        fsr: np.ndarray | None = None,
+        valid: np.ndarray | None = None,
+    ) -> None:
+        """Add a final-state quark (where ``valid``); where ``fsr`` it splits into quark + gluon."""
         flav = np.broadcast_to(np.asarray(flav, dtype=np.int32), (self.n,))
+        valid = np.ones(self.n, bool) if valid is None else valid
         if fsr is None:
-            self.partons.append((p4, flav, np.ones(self.n, bool)))
+            self.partons.append((p4, flav, valid))
             return
         q, g = ph.two_body_decay(
             self.rng, p4, self.rng.uniform(2.0, 8.0, self.n), self.rng.uniform(1.0, 6.0, self.n)
         )
-        self.partons.append((np.where(fsr[:, None], q, p4), flav, np.ones(self.n, bool)))
-        self.partons.append((g, np.full(self.n, 21, np.int32), fsr))
+        self.partons.append((np.where(fsr[:, None], q, p4), flav, valid))
+        self.partons.append((g, np.full(self.n, 21, np.int32), fsr & valid))
 
     def virtual_mass(self, flav: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(mass, fsr-flag) for a quark about to be produced in a decay."""
@@ -127,12 +137,21 @@ class _Builder:
     def neutrino(self, p4: np.ndarray) -> None:
         self.nu += p4[:, 1:3]
 
-    def isr(self, mean: float, heavy: tuple[float, float] = (0.03, 0.02), kmax: int = 5) -> None:
-        """Poisson(``mean``) extra partons, pT = 15 U^(-1/2.2) GeV, η ~ N(0, 1.8)."""
+    def isr(
+        self,
+        mean: float,
+        heavy: tuple[float, float] = (0.03, 0.02),
+        *,
+        nmin: int = 0,
+        ptmin: float = 15.0,
+        kmax: int = 5,
+    ) -> None:
+        """``nmin`` + Poisson(``mean``) extra partons (at most ``kmax``), pT = ``ptmin`` U^(-1/2.2)
+        GeV, η ~ N(0, 1.8); ``heavy`` = (c, b) fractions, the rest gluons (80%) and light quarks."""
         rng, n = self.rng, self.n
-        nisr = np.minimum(rng.poisson(mean, n), kmax)
+        nisr = np.minimum(nmin + rng.poisson(mean, n), kmax)
         for k in range(kmax):
-            pt = np.minimum(15.0 * rng.random(n) ** (-1.0 / 2.2), 800.0)
+            pt = np.minimum(ptmin * rng.random(n) ** (-1.0 / 2.2), 800.0)
             eta = rng.normal(0.0, 1.8, n)
             phi = rng.uniform(-np.pi, np.pi, n)
             u = rng.random(n)
@@ -147,8 +166,10 @@ class _Builder:
         apdg = np.where(mu, 13, 11)
         return -charge_sign * apdg, np.where(mu, M_MU, M_E)
 
-    def w_decay(self, w: np.ndarray, sign: np.ndarray, *, leptonic: bool) -> None:
-        """W^(sign) → ℓν or → q q̄′ (ud or cs)."""
+    def w_decay(
+        self, w: np.ndarray, sign: np.ndarray, *, leptonic: bool, valid: np.ndarray | None = None
+    ) -> None:
+        """W^(sign) → ℓν or → q q̄′ (ud or cs; the quarks exist where ``valid``)."""
         if leptonic:
             pdg, ml = self.lepton_flavour(sign)
             lep, nu = ph.two_body_decay(self.rng, w, ml, 0.0)
@@ -159,8 +180,8 @@ class _Builder:
             f1, f2 = np.where(cs, 4, 2), np.where(cs, 3, 1)
             (m1, fsr1), (m2, fsr2) = self.virtual_mass(f1), self.virtual_mass(f2)
             q1, q2 = ph.two_body_decay(self.rng, w, m1, m2)
-            self.quark(q1, f1, fsr1)
-            self.quark(q2, f2, fsr2)
+            self.quark(q1, f1, fsr1, valid)
+            self.quark(q2, f2, fsr2, valid)
 
     def top_decay(self, top: np.ndarray, sign: np.ndarray, *, leptonic: bool) -> None:
         """t → b W with a Breit–Wigner W mass below the kinematic limit."""
@@ -202,21 +223,28 @@ def _ttbar(b: _Builder) -> None:
 
 
 def _single_top(b: _Builder) -> None:
+    """t-channel (69%) and tW (31%, the associated W → q q̄′), t → b ℓ ν."""
     rng, n = b.rng, b.n
+    tw = rng.random(n) < TW_FRACTION
     mt = ph.breit_wigner(rng, M_TOP, W_TOP, n, low=150.0, high=195.0)
-    top = ph.produce(rng, mt, pt_scale=45.0, y_sigma=1.1)
+    mw = ph.breit_wigner(rng, M_W, W_W, n, low=60.0, high=110.0)
+    pair = ph.produce(rng, mt + mw + rng.exponential(90.0, n) + 1.0, pt_scale=30.0, y_sigma=0.9)
+    top_tw, w = ph.two_body_decay(rng, pair, mt, mw)
+    top = np.where(tw[:, None], top_tw, ph.produce(rng, mt, pt_scale=45.0, y_sigma=1.1))
     sign = np.where(rng.random(n) < 0.62, 1, -1)  # t : t̄ ≈ 62 : 38 at the LHC
     b.top_decay(top, sign, leptonic=True)
-    # the t-channel spectator quark: forward, hard
+    b.w_decay(w, -sign, leptonic=False, valid=tw)
+    # t-channel: the forward, hard spectator quark ...
     pt = 20.0 + rng.exponential(35.0, n)
     eta = np.where(rng.random(n) < 0.5, 1.0, -1.0) * np.abs(rng.normal(2.3, 0.9, n))
     phi = rng.uniform(-np.pi, np.pi, n)
-    b.quark(ph.from_pt_eta_phi_m(pt, eta, phi, rng.uniform(2.0, 8.0, n)), rng.integers(1, 3, n))
-    # the second b from initial-state gluon splitting, soft and often lost
+    q = ph.from_pt_eta_phi_m(pt, eta, phi, rng.uniform(2.0, 8.0, n))
+    b.partons.append((q, rng.integers(1, 3, n).astype(np.int32), ~tw))
+    # ... and the second b from initial-state gluon splitting, soft and often lost
     pt = 12.0 + rng.exponential(18.0, n)
     bb = ph.from_pt_eta_phi_m(pt, rng.normal(0.0, 1.8, n), rng.uniform(-np.pi, np.pi, n), 6.0)
-    b.partons.append((bb, np.full(n, 5, np.int32), rng.random(n) < 0.6))
-    b.isr(1.0)
+    b.partons.append((bb, np.full(n, 5, np.int32), ~tw & (rng.random(n) < 0.6)))
+    b.isr(1.8)
 
 
 def _wjets(b: _Builder) -> None:
@@ -225,7 +253,7 @@ def _wjets(b: _Builder) -> None:
     w = ph.produce(rng, mw, pt_scale=30.0, y_sigma=1.3)
     sign = np.where(rng.random(n) < 0.58, 1, -1)  # W+ : W− ≈ 58 : 42
     b.w_decay(w, sign, leptonic=True)
-    b.isr(2.4, heavy=(0.08, 0.04), kmax=6)
+    b.isr(1.6, heavy=(0.08, 0.04), nmin=2, ptmin=25.0, kmax=6)
 
 
 def _dy(b: _Builder) -> None:
@@ -236,7 +264,7 @@ def _dy(b: _Builder) -> None:
     l1, l2 = ph.two_body_decay(rng, z, ml, ml)
     b.lepton(l1, pdg)
     b.lepton(l2, -pdg)
-    b.isr(2.2, heavy=(0.06, 0.03), kmax=6)
+    b.isr(1.6, heavy=(0.06, 0.03), nmin=2, ptmin=25.0, kmax=6)
 
 
 _GENERATORS: dict[str, Callable[[_Builder], None]] = {
