@@ -40,7 +40,20 @@ def fileset(generated_fileset):
     return load_fileset(generated_fileset)
 
 
-def test_ttbar_hadronic_w_peak(fileset):
+def _save_hist(plot_dir, name, values, lo, hi, width, ref, xlabel):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.hist(values, bins=np.arange(lo, hi + width, width), histtype="step")
+    ax.axvline(ref, color="r", ls="--", label=f"{ref} GeV")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("events")
+    ax.legend()
+    fig.savefig(plot_dir / f"datasets_{name}.png", dpi=80)
+    plt.close(fig)
+
+
+def test_ttbar_hadronic_w_peak(fileset, plot_dir):
     a = _events(
         fileset, "ttbar_semilep", ["Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", "Jet_hadronFlavour"]
     )
@@ -51,11 +64,14 @@ def test_ttbar_hadronic_w_peak(fileset):
     best = ak.flatten(m[ak.argmin(abs(m - 80.4), axis=1, keepdims=True)])
     best = ak.to_numpy(best[~ak.is_none(best)])
     assert len(best) > 1000
+    _save_hist(
+        plot_dir, "ttbar_mjj", best, 20, 160, 2.0, 80.4, "m(jj) closest to m_W, non-b jets [GeV]"
+    )
     peak = _mode(best, 40, 140, 2.0)
     assert abs(peak - 80.4) < 5.0, peak
 
 
-def test_dy_dimuon_peak(fileset):
+def test_dy_dimuon_peak(fileset, plot_dir):
     a = _events(fileset, "dy", ["Muon_pt", "Muon_eta", "Muon_phi", "Muon_mass", "Muon_charge"])
     mu = ak.zip({k: a[f"Muon_{k}"] for k in ("pt", "eta", "phi", "mass", "charge")})
     mu = mu[mu.pt > 20]
@@ -63,6 +79,7 @@ def test_dy_dimuon_peak(fileset):
     two = two[two.charge[:, 0] != two.charge[:, 1]]
     m = ak.to_numpy(_pair_mass(two[:, 0], two[:, 1]))
     assert len(m) > 500
+    _save_hist(plot_dir, "dy_mumu", m, 60, 120, 1.0, 91.19, "m(μμ) [GeV]")
     peak = _mode(m, 70, 110, 1.0)
     assert abs(peak - 91.19) < 2.0, peak
 
