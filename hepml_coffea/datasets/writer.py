@@ -135,8 +135,8 @@ def write_nanoaod(
         (a collection: written as ``n<Name>`` + ``<Name>_<field>``). Every block must have
         the same columns and types.
     runs : dict or None
-        Flat columns of the ``Runs`` tree, or a callable-free dict computed after the blocks
-        (pass ``None`` to skip). May be filled by the caller while ``blocks`` is consumed.
+        Flat columns of the ``Runs`` tree, read after all ``blocks`` are consumed (so a
+        generator of blocks may fill it as it goes); ``None`` writes no ``Runs`` tree.
     compression : uproot compression object
     key : str
         Seed of the file's deterministic UUIDs.
