@@ -39,6 +39,13 @@ from hepml_coffea.selection.weights import event_weights
 ID_COLUMNS = ("run", "luminosityBlock", "event")
 
 
+def file_id(filename: str) -> int:
+    """A stable 63-bit identifier of an input file name (the friend trees of ``apply`` use it)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(filename.encode()).digest()[:8], "little") >> 1
+
+
 class AnalysisProcessor(processor.ProcessorABC):
     """Base of the reference processors.
 
@@ -85,13 +92,47 @@ class AnalysisProcessor(processor.ProcessorABC):
         """Analysis-specific histograms of the events passing all cuts (``mask``)."""
         return {}
 
-    def score(self, table: np.ndarray, objects: EventObjects | None) -> dict[str, np.ndarray]:
-        """Model score columns for the selected events: ``{column: array (n_selected,)}``.
+    def score(
+        self, table: np.ndarray, objects: EventObjects | None, event: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """Score columns ``{"score_<model>": array (n_selected,)}`` of the attached models.
 
-        ``table`` is the float32 feature table of shape (n_selected, n_features). The base class
-        attaches no models and returns ``{}``; the apply step overrides/extends this.
+        ``table`` is the float32 feature table of shape (n_selected, n_features) of this
+        processor's spec; a model whose card stores another spec gets its own table computed from
+        ``objects`` with that spec. ``event`` (event numbers) lets k-fold models pick, for each
+        event, the fold model that did not train on it. One batched call per model and chunk.
         """
-        return {}
+        out: dict[str, np.ndarray] = {}
+        for scorer in self.models:
+            if (
+                self.feature_spec is not None
+                and list(self.feature_spec.names) == scorer.feature_names
+            ):
+                x = table
+            else:
+                x = FeatureSpec.from_dict(scorer.feature_spec).compute(objects)
+            out[f"score_{scorer.name}"] = scorer.score(x, event=event)
+        return out
+
+    def model_histograms(
+        self, scores: Mapping[str, np.ndarray], columns: Mapping[str, np.ndarray], w: np.ndarray
+    ) -> dict[str, hist.Hist]:
+        """Per model: its score distribution, and every feature after the model's score cut."""
+        hists: dict[str, hist.Hist] = {}
+        assert self.feature_spec is not None
+        for scorer in self.models:
+            s = scores[f"score_{scorer.name}"]
+            axis = hist.axis.Regular(50, 0.0, 1.0, name="score", label=f"{scorer.name} score")
+            hists[f"score_{scorer.name}"] = hist.Hist(axis, storage=hist.storage.Weight()).fill(
+                s, weight=w
+            )
+            passed = s >= scorer.score_cut
+            for feat in self.feature_spec.features:
+                h = hist.Hist(feat.axis(), storage=hist.storage.Weight())
+                values = columns[feat.name][passed]
+                h.fill(values.astype(np.int64) if feat.integer else values, weight=w[passed])
+                hists[f"{feat.name}__{scorer.name}"] = h
+        return hists
 
     # -- the pipeline ----------------------------------------------------------------------------------
     def weights(self, events: Any) -> np.ndarray:
@@ -127,14 +168,23 @@ class AnalysisProcessor(processor.ProcessorABC):
                 hists[feat.name] = h
             for i, name in enumerate(self.feature_spec.names):
                 table[name] = [x[:, i]]
-            for name, col in self.score(x, sel_obj).items():
-                table[name] = [np.asarray(col)]
             table["weight"] = [w.astype(np.float64)]
             label = int(meta.get("label", -1 if meta.get("is_data") else 0))
             table["label"] = [np.full(len(w), label, dtype=np.int32)]
             for col in ID_COLUMNS:
                 arr = ak.to_numpy(get_branch(events, col))[mask]
                 table[col] = [arr.astype(np.int64) if col != "event" else arr.astype(np.uint64)]
+            if self.models:
+                scores = self.score(x, sel_obj, event=table["event"][0])
+                for name, col in scores.items():
+                    table[name] = [np.asarray(col, dtype=np.float64)]
+                hists.update(self.model_histograms(scores, columns, w))
+                # where each row comes from, for the per-input-file friend trees of `apply`
+                start = int(meta.get("entrystart", 0))
+                table["entry"] = [(start + np.flatnonzero(mask)).astype(np.int64)]
+                table["file_id"] = [
+                    np.full(len(w), file_id(str(meta.get("filename", ""))), np.int64)
+                ]
         hists.update(self.extra_histograms(events, objects, mask, weights))
         return {dataset: {"n_events": len(events), "cutflow": cuts, "hists": hists, "table": table}}
 

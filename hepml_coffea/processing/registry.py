@@ -27,7 +27,9 @@ def import_by_path(path: str | Path) -> ModuleType:
 
     path = Path(path).resolve()
     if not path.is_file():
-        msg = f"Processor file {path} does not exist; fix the 'processor' key of the analysis config."
+        msg = (
+            f"Processor file {path} does not exist; fix the 'processor' key of the analysis config."
+        )
         raise ConfigError(msg)
     if PACKAGE not in sys.modules:
         pkg = ModuleType(PACKAGE)

@@ -49,13 +49,15 @@ def _read_errors() -> tuple[type[BaseException], ...]:
 
     import uproot
 
-    return (
-        OSError,
-        EOFError,
-        zlib.error,
-        lzma.LZMAError,
-        uproot.deserialization.DeserializationError,
-    )
+    errors = [OSError, EOFError, zlib.error, lzma.LZMAError]
+    errors.append(uproot.deserialization.DeserializationError)
+    try:  # uproot decompresses ZSTD/LZ4 (and more) with cramjam
+        import cramjam
+
+        errors.append(cramjam.DecompressionError)
+    except (ImportError, AttributeError):  # pragma: no cover
+        pass
+    return tuple(errors)
 
 
 def _guarded_class():
@@ -198,7 +200,10 @@ def _quiet_coffea() -> Iterator[None]:
         with warnings.catch_warnings():
             # NanoAODSchema's notes about cross-references absent from a NanoAOD version,
             # repeated for every chunk; harmless, and they drown the progress bar
-            for text in ("Missing cross-reference index", "already exists but its values"):
+            for text in (
+                "Missing cross-reference index",
+                r"Branch \S+ already exists but its values",
+            ):
                 warnings.filterwarnings("ignore", message=text, category=RuntimeWarning)
             yield
     finally:
@@ -238,8 +243,13 @@ def _prepare(fileset, skip_bad_files: bool, inject_sumw: bool):
         meta = dict(entry.get("metadata", {}))
         if inject_sumw and not meta.get("is_data", False):
             readable = [f.path for f in good if f.dataset == ds]
-            readable += [b.path for b in bad if b.dataset == ds and b.kind == "empty"]
-            meta["sumw"] = float(sum_genweights(readable)) if readable else None
+            empty = [b.path for b in bad if b.dataset == ds and b.kind == "empty"]
+            sumw = float(sum_genweights(readable)) if readable else None
+            if empty:  # a skim may keep no event but its Runs sums still count
+                with warnings.catch_warnings():  # no Runs sums: Σ genWeight of 0 events is 0
+                    warnings.simplefilter("ignore")
+                    sumw = (sumw or 0.0) + float(sum_genweights(empty))
+            meta["sumw"] = sumw
         metadata[ds] = meta
     return fileset, good, bad, metadata
 

@@ -1,0 +1,75 @@
+"""Helpers of the engine tests: filesets of the real samples and bad input files (cases 1-5)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+
+def real_fileset(real_sample, **extra) -> dict:
+    """Fileset of the real DY (MC) and dimuon (data) samples, plus ``extra`` datasets."""
+    fs = {
+        "dy": {
+            "files": {str(real_sample("dy")): "Events"},
+            "metadata": {"is_data": False, "xsec": 6077.22, "process": "dy", "label": 0},
+        },
+        "data": {
+            "files": {str(real_sample("dimuon_data")): "Events"},
+            "metadata": {"is_data": True, "xsec": 0.0, "process": "data", "label": -1},
+        },
+    }
+    fs.update(extra)
+    return fs
+
+
+def make_bad_files(folder: Path, good: Path) -> dict[str, Path]:
+    """Bad inputs of cases 1-5, derived from the real file ``good``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = good.read_bytes()
+    files = {
+        "missing": folder / "does_not_exist.root",
+        "corrupt": folder / "corrupt.root",
+        "truncated": folder / "truncated.root",
+        "no_tree": folder / "no_tree.root",
+        "empty": folder / "empty.root",
+    }
+    files["corrupt"].write_bytes(np.random.default_rng(1).bytes(20_000))
+    files["truncated"].write_bytes(data[: len(data) // 2])
+    shutil.copy(good, files["no_tree"])  # opened with tree name "Evnts"
+    import uproot
+
+    with uproot.recreate(files["empty"]) as f:
+        f.mktree("Events", {"run": np.uint32, "genWeight": np.float32})
+    return files
+
+
+def bad_entry(kind: str, path: Path) -> dict:
+    tree = "Evnts" if kind == "no_tree" else "Events"
+    return {
+        "files": {str(path): tree},
+        "metadata": {"is_data": False, "xsec": 1.0, "process": kind, "label": 0},
+    }
+
+
+def write_fileset(path: Path, fileset: dict) -> Path:
+    path.write_text(json.dumps(fileset))
+    return path
+
+
+def corrupt_basket(src: Path, dst: Path, branch: str = "Muon_pt") -> Path:
+    """Copy ``src`` with the compressed payload of ``branch``'s first basket scrambled."""
+    import uproot
+
+    with uproot.open(src) as f:
+        b = f["Events"][branch]
+        seek, nbytes = int(b.member("fBasketSeek")[0]), int(b.member("fBasketBytes")[0])
+    data = bytearray(src.read_bytes())
+    for i in range(seek + 120, seek + nbytes - 10):
+        data[i] = (data[i] * 7 + 13) % 256
+    dst.write_bytes(bytes(data))
+    os.utime(dst)
+    return dst
