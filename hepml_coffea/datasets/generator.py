@@ -158,7 +158,6 @@ def generate(
     comp = compression_for(compression, compression_level)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    per_file = events_per_file or max(n_events, 1)
 
     data_rng = _rng(seed, 0)
     data_counts = {name: int(data_rng.poisson(p.xsec * lumi)) for name, p in MC_PROCESSES.items()}
@@ -176,6 +175,7 @@ def generate(
             total = sizes[name]
             files = {}
             sumw = 0.0
+            per_file = events_per_file or max(total, 1)
             for fi, start in enumerate(range(0, max(total, 1), per_file)):
                 n_file = min(per_file, total - start)
                 fname = f"{name}_{fi}.root"

@@ -14,6 +14,7 @@ __all__ = [
     "breit_wigner",
     "from_pt_eta_phi_m",
     "mass",
+    "produce",
     "pt_eta_phi",
     "two_body_decay",
 ]
