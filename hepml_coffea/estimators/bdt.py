@@ -55,6 +55,14 @@ reg_alpha, gamma, max_bin :
         xgboost refuses negative weights, so ``"keep"`` raises if any are present.
     class_weight : None, "balanced" or dict, default=None
         ``"balanced"`` gives every class the same total weight.
+    normalize_weights : bool, default=True
+        Divide the training weights by their mean over events with w ≠ 0 (after the
+        policies above), so that Σw = number of those events: ``min_child_weight``, ``reg_lambda``, ``reg_alpha`` and
+        ``gamma`` keep their usual meaning in units of events whatever the scale of the MC
+        weights (xsec × lumi / Σ genWeight can be 1e-5), and multiplying all weights by a
+        constant changes nothing. ``False`` uses the weights as given (scikit-learn's
+        convention: an integer weight equals repeating the event; more events then also
+        means weaker regularisation).
     allow_nan : bool, default=False
         Accept NaN in X as xgboost missing values; otherwise NaN is an error.
     device : str, default="auto"
@@ -101,6 +109,7 @@ reg_alpha, gamma, max_bin :
         eval_metric: str = "logloss",
         negative_weights: str = "abs",
         class_weight: Any = None,
+        normalize_weights: bool = True,
         allow_nan: bool = False,
         device: str = "auto",
         n_jobs: int | None = None,
@@ -122,6 +131,7 @@ reg_alpha, gamma, max_bin :
         self.eval_metric = eval_metric
         self.negative_weights = negative_weights
         self.class_weight = class_weight
+        self.normalize_weights = normalize_weights
         self.allow_nan = allow_nan
         self.device = device
         self.n_jobs = n_jobs
@@ -214,6 +224,8 @@ reg_alpha, gamma, max_bin :
         w = training_weights(
             self, X, y_enc, n_classes, sample_weight, keep_allowed=False, backend="xgboost"
         )
+        if self.normalize_weights:  # mean 1 over the events that count (w != 0)
+            w /= w.sum() / np.count_nonzero(w)
         params = self._xgb_params(n_classes)
         missing = np.nan
         evals, callbacks = [], []

@@ -1,0 +1,240 @@
+"""Keras 3 plumbing shared by the DNN and the autoencoder (TensorFlow imported lazily here).
+
+Nothing in this module imports TensorFlow at import time; :func:`import_keras` does, after
+setting ``TF_CPP_MIN_LOG_LEVEL=3`` (unless the user set it) to silence TF's C++ log noise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hepml_coffea.errors import ConfigError
+
+#: rows per compiled call in ``predict_*``: large enough to amortise the call overhead,
+#: small enough to bound memory (128k x 100 features x 4 B = 51 MB).
+PREDICT_BATCH = 1 << 17
+
+
+def import_keras():
+    """Import and return ``(tensorflow, keras)`` with TF's log noise silenced."""
+    import sys
+
+    quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    first = "tensorflow" not in sys.modules
+    try:
+        # TF 2.21 prints absl lines (oneDNN, cudart) before its log level applies: when the
+        # user left TF_CPP_MIN_LOG_LEVEL unset, hide the C-level stderr during the import.
+        with _quiet_stderr(quiet and first):
+            import keras
+            import tensorflow as tf
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        msg = (
+            f"The Keras estimators need TensorFlow and Keras 3 ({exc.name} missing): "
+            "pip install 'tensorflow>=2.18' 'keras>=3.5'."
+        )
+        raise ImportError(msg) from exc
+    if keras.backend.backend() != "tensorflow":
+        msg = (
+            f"The Keras estimators need the TensorFlow backend; KERAS_BACKEND is "
+            f"{keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow before importing keras."
+        )
+        raise ConfigError(msg)
+    if quiet and first:
+        tf.get_logger().setLevel("ERROR")  # e.g. tf.function retracing notices
+    return tf, keras
+
+
+@contextlib.contextmanager
+def _quiet_stderr(enabled: bool):
+    if not enabled:
+        yield
+        return
+    try:
+        fd = os.dup(2)
+    except OSError:  # pragma: no cover - no stderr
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(fd, 2)
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def seeded(keras, seed: int | None):
+    """Seed Keras/TF (and, temporarily, Python and NumPy) for a reproducible fit.
+
+    ``keras.utils.set_random_seed`` also reseeds the global ``random`` and ``numpy.random``
+    generators; their previous states are restored on exit so the caller's streams are
+    untouched.
+    """
+    if seed is None:
+        yield
+        return
+    py_state, np_state = random.getstate(), np.random.get_state()
+    keras.utils.set_random_seed(int(seed))
+    try:
+        yield
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+
+
+def device_scope(tf, device: str):
+    """``"auto"``: TensorFlow's own placement (GPU when visible); ``"cpu"`` / ``"gpu"``: forced."""
+    if device == "auto":
+        return contextlib.nullcontext()
+    if device == "gpu" and not tf.config.list_physical_devices("GPU"):
+        msg = "device='gpu' was requested but TensorFlow sees no GPU; use device='auto' or 'cpu'."
+        raise ConfigError(msg)
+    return tf.device("/GPU:0" if device == "gpu" else "/CPU:0")
+
+
+def weighted_standardisation(X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean and standard deviation of each feature (|w| used), shapes (n_features,).
+
+    A constant feature gets scale 1, so it maps to 0 instead of dividing by zero.
+    """
+    aw = np.abs(w)
+    mean = np.average(X, axis=0, weights=aw)
+    var = np.average((X - mean) ** 2, axis=0, weights=aw)
+    scale = np.sqrt(var)
+    scale[~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
+    return mean.astype(np.float64), scale.astype(np.float64)
+
+
+def rescaling_layer(keras, mean: np.ndarray, scale: np.ndarray):
+    """``(x - mean) / scale`` as a ``Rescaling`` layer (constants, survives ONNX export)."""
+    return keras.layers.Rescaling(
+        scale=(1.0 / scale).astype(np.float32).tolist(),
+        offset=(-mean / scale).astype(np.float32).tolist(),
+        name="standardise",
+    )
+
+
+def compiled_call(tf, fn, n_features: int, jit_compile: bool = False):
+    """``tf.function`` of ``fn(x)`` with a fixed float32 signature (no retracing)."""
+    spec = [tf.TensorSpec([None, int(n_features)], tf.float32)]
+    return tf.function(fn, input_signature=spec, jit_compile=jit_compile, reduce_retracing=True)
+
+
+def run_batched(fn, X: np.ndarray, batch: int = PREDICT_BATCH) -> np.ndarray:
+    """Apply a compiled function on float32 ``X`` in large batches; return float64 numpy."""
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    if len(X) <= batch:
+        return np.asarray(fn(X), dtype=np.float64)
+    return np.concatenate(
+        [np.asarray(fn(X[i : i + batch]), dtype=np.float64) for i in range(0, len(X), batch)]
+    )
+
+
+def train_validation_split(n: int, fraction: float, seed: int | None, stratify=None):
+    """Index arrays ``(train, validation)``; stratified when ``stratify`` is given."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(n)
+    return train_test_split(idx, test_size=fraction, stratify=stratify, random_state=seed)
+
+
+def fit_model(keras, model, X, y, w, *, est, seed, stratify=None) -> dict[str, list[float]]:
+    """Run ``model.fit`` with the estimator's epochs / batch / early-stopping settings.
+
+    Weights are divided by their mean over the training events, so the loss is the weighted
+    mean Σ wᵢ ℓᵢ / Σ wᵢ: rescaling all weights changes nothing.
+    """
+    callbacks: list[Any] = []
+    validation = None
+    if est.early_stopping:
+        itr, iva = train_validation_split(len(X), est.validation_fraction, seed, stratify)
+        Xv, yv, wv = X[iva], y[iva], w[iva]
+        X, y, w = X[itr], y[itr], w[itr]
+        mean_w = w.mean()
+        validation = (Xv, yv, wv / mean_w)
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=int(est.n_iter_no_change), restore_best_weights=True
+            )
+        )
+    else:
+        mean_w = w.mean()
+    if not mean_w > 0:
+        msg = "The mean training weight must be positive; check negative_weights."
+        raise ValueError(msg)
+    hist = model.fit(
+        X,
+        y,
+        sample_weight=(w / mean_w).astype(np.float32),
+        validation_data=validation,
+        epochs=int(est.epochs),
+        batch_size=int(est.batch_size),
+        shuffle=True,
+        verbose=est.verbose,
+        callbacks=callbacks,
+    )
+    return {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+
+
+def model_to_bytes(model) -> bytes:
+    """The ``.keras`` archive of ``model`` as bytes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.keras"
+        model.save(path)
+        return path.read_bytes()
+
+
+def model_from_bytes(keras, data: bytes):
+    """Load a ``.keras`` archive from bytes with ``safe_mode=True``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.keras"
+        path.write_bytes(data)
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+
+
+class KerasStateMixin:
+    """Pickle support: the Keras model travels as ``.keras`` bytes, compiled calls are rebuilt."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_call", None)
+        if "model_" in state:
+            state["model_"] = model_to_bytes(state["model_"])
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if isinstance(state.get("model_"), bytes):
+            _, keras = import_keras()
+            state["model_"] = model_from_bytes(keras, state["model_"])
+        self.__dict__.update(state)
+        if "model_" in state:
+            self._build_call()
+
+    def _save_files(self, folder) -> dict[str, Any]:
+        self.model_.save(folder / "model.keras")
+        np.savez(folder / "standardisation.npz", mean=self.mean_, scale=self.scale_)
+        return self._extra_state()
+
+    def _load_files(self, folder, state: dict[str, Any]) -> None:
+        _, keras = import_keras()
+        self.model_ = keras.saving.load_model(folder / "model.keras", safe_mode=True, compile=False)
+        with np.load(folder / "standardisation.npz", allow_pickle=False) as npz:
+            self.mean_, self.scale_ = npz["mean"], npz["scale"]
+        self._restore_state(state)
+        self._build_call()
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {}
+
+    def _restore_state(self, state: dict[str, Any]) -> None:
+        pass
