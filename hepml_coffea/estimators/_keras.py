@@ -83,13 +83,13 @@ def seeded(keras, seed: int | None):
     if seed is None:
         yield
         return
-    py_state, np_state = random.getstate(), np.random.get_state()
+    py_state, np_state = random.getstate(), np.random.get_state()  # noqa: NPY002 - restore the global stream
     keras.utils.set_random_seed(int(seed))
     try:
         yield
     finally:
         random.setstate(py_state)
-        np.random.set_state(np_state)
+        np.random.set_state(np_state)  # noqa: NPY002
 
 
 def device_scope(tf, device: str):

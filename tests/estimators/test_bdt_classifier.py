@@ -118,7 +118,7 @@ def test_ignore_negative_weights_equals_removing_them(data):
     p_abs = BDTClassifier(**PARAMS, negative_weights="abs").fit(X, y, sample_weight=w)
     p_absref = BDTClassifier(**PARAMS).fit(X, y, sample_weight=np.abs(w))
     assert np.array_equal(p_abs.predict_proba(X), p_absref.predict_proba(X))
-    with pytest.raises(ValueError, match="negative sample weights.*xgboost refuses"):
+    with pytest.raises(ValueError, match=r"negative sample weights.*xgboost refuses"):
         BDTClassifier(negative_weights="keep").fit(X, y, sample_weight=w)
 
 
