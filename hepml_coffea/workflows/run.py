@@ -63,6 +63,7 @@ def run_analysis(
     from hepml_coffea.processing.registry import processor_class
     from hepml_coffea.processing.runner import run_processor
 
+    overrides = [*overrides, *_fileset_lumi(fileset, overrides)]
     cfg = load_analysis(analysis, overrides=list(overrides))
     config = cfg.to_dict()
     proc = processor_class(cfg)(config)
@@ -143,6 +144,22 @@ def run_analysis(
     }
     write_json(out / "run.json", run_info)
     return _summary(cfg.name, result, out, tables, accounting)
+
+
+def _fileset_lumi(fileset: Any, overrides: Sequence[str]) -> list[str]:
+    """``["lumi=<L>"]`` when the fileset records one luminosity (its data's) and ``--set lumi`` is not given.
+
+    MC is normalised to the luminosity of the data it is compared with; a fileset from
+    ``hepml-coffea generate`` carries that number in every dataset's metadata, and it takes
+    precedence over the analysis' default. An explicit ``--set lumi=...`` wins over both.
+    """
+    from hepml_coffea.datasets import load_fileset
+
+    if any(o.split("=", 1)[0].strip() == "lumi" for o in overrides):
+        return []
+    lumis = {m["metadata"].get("lumi") for m in load_fileset(fileset, check_files=False).values()}
+    lumis.discard(None)
+    return [f"lumi={float(lumis.pop())!r}"] if len(lumis) == 1 else []
 
 
 def _drop(dataset: str, rows: dict) -> None:

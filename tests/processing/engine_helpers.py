@@ -73,3 +73,43 @@ def corrupt_basket(src: Path, dst: Path, branch: str = "Muon_pt") -> Path:
     dst.write_bytes(bytes(data))
     os.utime(dst)
     return dst
+
+
+def assert_same_output(a, b) -> None:
+    """Two RunResult outputs agree: cutflow counts exactly, weighted sums and histograms to
+    float tolerance (accumulation order differs between executors), tables equal row by row
+    after sorting by (run, luminosityBlock, event)."""
+    assert set(a) == set(b)
+    for ds in a:
+        ca, cb = a[ds]["cutflow"], b[ds]["cutflow"]
+        assert list(ca) == list(cb)
+        assert [c["events"] for c in ca.values()] == [c["events"] for c in cb.values()], ds
+        np.testing.assert_allclose(
+            [c["weighted"] for c in ca.values()], [c["weighted"] for c in cb.values()], rtol=1e-12
+        )
+        assert a[ds]["n_events"] == b[ds]["n_events"]
+        assert set(a[ds]["hists"]) == set(b[ds]["hists"])
+        for name, h in a[ds]["hists"].items():
+            np.testing.assert_allclose(
+                h.values(flow=True),
+                b[ds]["hists"][name].values(flow=True),
+                rtol=1e-10,
+                atol=1e-12,
+                err_msg=f"{ds}/{name}",
+            )
+            np.testing.assert_allclose(
+                h.variances(flow=True),
+                b[ds]["hists"][name].variances(flow=True),
+                rtol=1e-10,
+                atol=1e-12,
+                err_msg=f"{ds}/{name}",
+            )
+        ta, tb = a[ds]["table"], b[ds]["table"]
+        assert list(ta) == list(tb)
+        if not ta:
+            continue
+        oa = np.lexsort((ta["event"], ta["luminosityBlock"], ta["run"]))
+        ob = np.lexsort((tb["event"], tb["luminosityBlock"], tb["run"]))
+        for col in ta:
+            assert ta[col].dtype == tb[col].dtype
+            np.testing.assert_array_equal(ta[col][oa], tb[col][ob], err_msg=f"{ds}:{col}")
