@@ -86,7 +86,7 @@ def test_dnn_bad_input(data):
     X, y = data
     Xn = X.copy()
     Xn[0, 0] = np.nan
-    with pytest.raises(ValueError, match="NaN.*impute"):
+    with pytest.raises(ValueError, match=r"NaN.*impute"):
         DNNClassifier(**SMALL).fit(Xn, y)
     with pytest.raises(ValueError, match="one class only"):
         DNNClassifier(**SMALL).fit(X, np.zeros_like(y))

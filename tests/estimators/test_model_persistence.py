@@ -72,12 +72,12 @@ def test_unknown_or_wrong_class_is_refused(fitted, tmp_path):
     card_path = folder / "model_card.json"
     card = json.loads(card_path.read_text())
     card_path.write_text(json.dumps({**card, "estimator": "os.system"}))
-    with pytest.raises(ModelError, match="names estimator 'os.system'"):
+    with pytest.raises(ModelError, match=r"names estimator 'os\.system'"):
         read_card(folder)
     card_path.write_text(json.dumps(card))
     from hepml_coffea.estimators import KFoldEventClassifier
 
     with pytest.raises(ModelError, match="holds a BDTClassifier, not a KFoldEventClassifier"):
         KFoldEventClassifier.load(folder)
-    with pytest.raises(ModelError, match="holds no model_card.json"):
+    with pytest.raises(ModelError, match=r"holds no model_card\.json"):
         load(tmp_path)
