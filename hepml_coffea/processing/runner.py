@@ -69,6 +69,11 @@ def _guarded_class():
         def __init__(self, inner: Any) -> None:
             self.inner = inner
 
+        def __setstate__(self, state: dict) -> None:
+            # unpickled in a worker before coffea builds the chunk's NanoEvents
+            _ignore_schema_notes()
+            self.__dict__.update(state)
+
         def process(self, events):
             try:
                 return self.inner.process(events)
@@ -198,17 +203,20 @@ def _quiet_coffea() -> Iterator[None]:
         console.quiet = True
     try:
         with warnings.catch_warnings():
-            # NanoAODSchema's notes about cross-references absent from a NanoAOD version,
-            # repeated for every chunk; harmless, and they drown the progress bar
-            for text in (
-                "Missing cross-reference index",
-                r"Branch \S+ already exists but its values",
-            ):
-                warnings.filterwarnings("ignore", message=text, category=RuntimeWarning)
+            _ignore_schema_notes()
             yield
     finally:
         if console is not None:
             console.quiet = old
+
+
+def _ignore_schema_notes() -> None:
+    """Hide NanoAODSchema's notes on cross-references absent from a NanoAOD version.
+
+    They are repeated for every chunk, are harmless, and drown the progress bar.
+    """
+    for text in ("Missing cross-reference index", r"Branch \S+ already exists but its values"):
+        warnings.filterwarnings("ignore", message=text, category=RuntimeWarning)
 
 
 def _unwrap(exc: BaseException) -> BaseException | None:
