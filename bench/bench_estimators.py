@@ -19,7 +19,6 @@ import time
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def _data(n: int, d: int, seed: int = 0):
