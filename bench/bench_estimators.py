@@ -20,7 +20,6 @@ import time
 import numpy as np
 
 
-
 def _data(n: int, d: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, d)).astype(np.float32)
