@@ -18,8 +18,11 @@ MODEL_KINDS = ("bdt", "dnn", "kfold-bdt", "kfold-dnn", "autoencoder")
 
 
 def _quiet_tensorflow() -> None:
-    """Silence TensorFlow's start-up log noise unless the user asked for it."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    """Silence TensorFlow's start-up log noise unless the user asked for it.
+
+    ``TF_CPP_MIN_LOG_LEVEL`` is left to :mod:`hepml_coffea.estimators._keras`, which also hides
+    the lines TF 2.21 prints before its logging starts, unless the user set the variable.
+    """
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -132,10 +135,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _add_executor_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("execution")
     g.add_argument(
-        "--executor", choices=EXECUTORS, default="iterative", help="coffea executor (default: %(default)s)"
+        "--executor",
+        choices=EXECUTORS,
+        default="iterative",
+        help="coffea executor (default: %(default)s)",
     )
-    g.add_argument("--workers", type=int, default=2, help="worker processes for futures/dask (default: %(default)s)")
-    g.add_argument("--chunksize", type=int, default=100_000, help="events per chunk (default: %(default)s)")
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="worker processes for futures/dask (default: %(default)s)",
+    )
+    g.add_argument(
+        "--chunksize", type=int, default=100_000, help="events per chunk (default: %(default)s)"
+    )
     g.add_argument(
         "--scheduler",
         metavar="tcp://HOST:PORT",
@@ -147,7 +160,12 @@ def _add_executor_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip unreadable files and list them with the reason in DIR/report.json",
     )
-    g.add_argument("--max-chunks", type=int, default=None, help="process at most this many chunks per dataset (testing)")
+    g.add_argument(
+        "--max-chunks",
+        type=int,
+        default=None,
+        help="process at most this many chunks per dataset (testing)",
+    )
 
 
 def _add_set_option(p: argparse.ArgumentParser) -> None:
@@ -172,22 +190,57 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("generate", help="write NanoAOD-schema ROOT files and a coffea fileset (offline)")
+    p = sub.add_parser(
+        "generate", help="write NanoAOD-schema ROOT files and a coffea fileset (offline)"
+    )
     p.add_argument("--out", default="generated", help="output folder (default: %(default)s)")
-    p.add_argument("--events", type=int, default=100_000, help="MC events per process (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=42, help="random seed; same seed, same bytes (default: %(default)s)")
-    p.add_argument("--compression", choices=COMPRESSIONS, default="lzma", help="ROOT compression (default: %(default)s)")
-    p.add_argument("--compression-level", type=int, default=None, help="compression level (default: algorithm's CMS default)")
-    p.add_argument("--events-per-file", type=int, default=None, help="split each process into files of this size")
-    p.add_argument("--processes", nargs="+", default=None, help="processes to generate (default: all)")
-    p.add_argument("--lumi", type=float, default=None, help="integrated luminosity of the pseudo-data in pb^-1")
     p.add_argument(
-        "--negative-weight-fraction", type=float, default=None, help="fraction of ttbar events with negative genWeight"
+        "--events", type=int, default=100_000, help="MC events per process (default: %(default)s)"
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=42,
+        help="random seed; same seed, same bytes (default: %(default)s)",
+    )
+    p.add_argument(
+        "--compression",
+        choices=COMPRESSIONS,
+        default="lzma",
+        help="ROOT compression (default: %(default)s)",
+    )
+    p.add_argument(
+        "--compression-level",
+        type=int,
+        default=None,
+        help="compression level (default: algorithm's CMS default)",
+    )
+    p.add_argument(
+        "--events-per-file",
+        type=int,
+        default=None,
+        help="split each process into files of this size",
+    )
+    p.add_argument(
+        "--processes", nargs="+", default=None, help="processes to generate (default: all)"
+    )
+    p.add_argument(
+        "--lumi", type=float, default=None, help="integrated luminosity of the pseudo-data in pb^-1"
+    )
+    p.add_argument(
+        "--negative-weight-fraction",
+        type=float,
+        default=None,
+        help="fraction of ttbar events with negative genWeight",
     )
     p.set_defaults(func=_cmd_generate)
 
-    p = sub.add_parser("run", help="run an analysis processor: cutflow, histograms, training tables")
-    p.add_argument("analysis", help="analysis name (e.g. ttbar_ljets) or path to an analysis folder")
+    p = sub.add_parser(
+        "run", help="run an analysis processor: cutflow, histograms, training tables"
+    )
+    p.add_argument(
+        "analysis", help="analysis name (e.g. ttbar_ljets) or path to an analysis folder"
+    )
     p.add_argument("--fileset", required=True, help="coffea fileset JSON")
     p.add_argument("--out", required=True, help="output folder")
     _add_executor_options(p)
@@ -196,19 +249,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a classifier on the training tables written by `run`")
     p.add_argument("analysis", help="analysis name or folder (labels, hyperparameters)")
-    p.add_argument("--features", required=True, help="folder with the training tables (DIR/features of `run`)")
-    p.add_argument("--model", choices=MODEL_KINDS, default="bdt", help="model kind (default: %(default)s)")
+    p.add_argument(
+        "--features", required=True, help="folder with the training tables (DIR/features of `run`)"
+    )
+    p.add_argument(
+        "--model", choices=MODEL_KINDS, default="bdt", help="model kind (default: %(default)s)"
+    )
     p.add_argument("--out", required=True, help="model folder to write (model card + model files)")
     _add_set_option(p)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="ROC/AUC, overtraining, significance scan ... of trained models")
+    p = sub.add_parser(
+        "evaluate", help="ROC/AUC, overtraining, significance scan ... of trained models"
+    )
     p.add_argument("model_dir", nargs="+", help="model folder(s) written by `train`")
     p.add_argument("--features", required=True, help="folder with the training tables")
     p.add_argument("--out", required=True, help="output folder for JSON and plots")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("apply", help="run an analysis with trained models attached: scores, friend trees")
+    p = sub.add_parser(
+        "apply", help="run an analysis with trained models attached: scores, friend trees"
+    )
     p.add_argument("analysis", help="analysis name or folder")
     p.add_argument("--fileset", required=True, help="coffea fileset JSON")
     p.add_argument("--model", nargs="+", required=True, metavar="MODEL_DIR", help="model folder(s)")
@@ -217,20 +278,42 @@ def build_parser() -> argparse.ArgumentParser:
     _add_set_option(p)
     p.set_defaults(func=_cmd_apply)
 
-    p = sub.add_parser("plot", help="make CMS-style plots from the saved outputs of run/apply/evaluate")
+    p = sub.add_parser(
+        "plot", help="make CMS-style plots from the saved outputs of run/apply/evaluate"
+    )
     p.add_argument("dir", help="output folder of run, apply or evaluate")
     p.add_argument("--out", default=None, help="where to write PNGs (default: DIR/plots)")
-    p.add_argument("--lumi", type=float, default=None, help="luminosity label in fb^-1 (default: from the outputs)")
-    p.add_argument("--status", default=None, help="CMS label text (default: Simulation / Preliminary as appropriate)")
+    p.add_argument(
+        "--lumi",
+        type=float,
+        default=None,
+        help="luminosity label in fb^-1 (default: from the outputs)",
+    )
+    p.add_argument(
+        "--status",
+        default=None,
+        help="CMS label text (default: Simulation / Preliminary as appropriate)",
+    )
     p.set_defaults(func=_cmd_plot)
 
-    p = sub.add_parser("demo", help="generate → run → train BDT+DNN → evaluate → apply → plot → report")
+    p = sub.add_parser(
+        "demo", help="generate → run → train BDT+DNN → evaluate → apply → plot → report"
+    )
     p.add_argument("--out", default="demo_out", help="output folder (default: %(default)s)")
-    p.add_argument("--events", type=int, default=None, help="events per MC process (default: a 10-minute size)")
+    p.add_argument(
+        "--events", type=int, default=None, help="events per MC process (default: a 10-minute size)"
+    )
     p.add_argument("--seed", type=int, default=42, help="random seed (default: %(default)s)")
-    p.add_argument("--executor", choices=EXECUTORS, default="futures", help="coffea executor (default: %(default)s)")
+    p.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="futures",
+        help="coffea executor (default: %(default)s)",
+    )
     p.add_argument("--workers", type=int, default=2, help="worker processes (default: %(default)s)")
-    p.add_argument("--chunksize", type=int, default=100_000, help="events per chunk (default: %(default)s)")
+    p.add_argument(
+        "--chunksize", type=int, default=100_000, help="events per chunk (default: %(default)s)"
+    )
     p.set_defaults(func=_cmd_demo)
 
     return parser
@@ -252,7 +335,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # one line, no traceback; --debug shows it
         name = "error" if _is_user_error(exc) else type(exc).__name__
         msg = " ".join(str(exc).split()) or repr(exc)
-        print(f"hepml-coffea {args.command}: {name}: {msg} (use --debug for the traceback)", file=sys.stderr)
+        print(
+            f"hepml-coffea {args.command}: {name}: {msg} (use --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 2 if _is_user_error(exc) else 1
 
 

@@ -130,7 +130,9 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str], source: str = "the configuration") -> dict:
+def apply_overrides(
+    data: Mapping[str, Any], overrides: Iterable[str], source: str = "the configuration"
+) -> dict:
     """Return a copy of ``data`` with dotted ``key=value`` overrides applied.
 
     Only keys that exist may be set, and the new value must have a compatible type, so that a
@@ -148,7 +150,11 @@ def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str], source: s
             if not isinstance(node, dict) or part not in node:
                 known = sorted(_flat_keys(out))
                 close = difflib.get_close_matches(key, known, n=3)
-                hint = f" Did you mean {', '.join(close)}?" if close else f" Known keys: {', '.join(known)}."
+                hint = (
+                    f" Did you mean {', '.join(close)}?"
+                    if close
+                    else f" Known keys: {', '.join(known)}."
+                )
                 msg = f"Unknown --set key {key!r} for {source}.{hint}"
                 raise ConfigError(msg)
             if i < len(parts) - 1:
@@ -163,7 +169,11 @@ def _coerce(key: str, old: Any, new: Any) -> Any:
     if isinstance(old, bool):
         if isinstance(new, bool):
             return new
-    elif isinstance(old, (int, float)) and isinstance(new, (int, float)) and not isinstance(new, bool):
+    elif (
+        isinstance(old, (int, float))
+        and isinstance(new, (int, float))
+        and not isinstance(new, bool)
+    ):
         return float(new) if isinstance(old, float) else new
     elif isinstance(old, str):
         return str(new)

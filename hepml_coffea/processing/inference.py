@@ -154,7 +154,10 @@ class ModelScorer(_helper.nonserializable_attribute, _helper.numpy_call_wrapper)
     def numpy_call(self, X: np.ndarray, event: np.ndarray | None = None) -> np.ndarray:
         if len(X) == 0:
             return np.zeros(0, dtype=np.float64)
+        import pandas as pd
+
         model = self.model
+        X = pd.DataFrame(X, columns=self.feature_names, copy=False)  # names checked by the model
         if not hasattr(model, "predict_proba"):  # anomaly detector: reconstruction error
             return -np.asarray(model.score_samples(X), dtype=np.float64)
         if self.folds and event is not None:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hepml_coffea.errors import ConfigError
 from hepml_coffea.processing.outputs import TableWriter, write_histograms, write_json
 
 __all__ = ["run_analysis"]
@@ -38,6 +39,7 @@ def run_analysis(
     skip_bad_files: bool = False,
     max_chunks: int | None = None,
     progress: bool = True,
+    models: Sequence[str | os.PathLike] = (),
 ) -> str:
     """Run an analysis over a fileset and write its outputs to ``out``.
 
@@ -53,6 +55,9 @@ def run_analysis(
         ``key=value`` configuration overrides (``--set``).
     executor, workers, chunksize, scheduler, skip_bad_files, max_chunks, progress
         See :func:`hepml_coffea.processing.runner.run_processor`.
+    models : sequence of path
+        Model folders to attach (the ``apply`` step); each adds ``score_<model>`` columns and
+        histograms. Their cards are read and checked here, before any event is read.
 
     Returns
     -------
@@ -66,7 +71,8 @@ def run_analysis(
     overrides = [*overrides, *_fileset_lumi(fileset, overrides)]
     cfg = load_analysis(analysis, overrides=list(overrides))
     config = cfg.to_dict()
-    proc = processor_class(cfg)(config)
+    scorers = _scorers(models, float(cfg.get("apply.score_cut", -1.0)))
+    proc = processor_class(cfg)(config, models=scorers)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     spec = getattr(proc, "feature_spec", None)
@@ -144,6 +150,20 @@ def run_analysis(
     }
     write_json(out / "run.json", run_info)
     return _summary(cfg.name, result, out, tables, accounting)
+
+
+def _scorers(models: Sequence[str | os.PathLike], score_cut: float) -> list:
+    """One lazily-loading :class:`ModelScorer` per model folder (cut < 0: the model's optimum)."""
+    if not models:
+        return []
+    from hepml_coffea.processing.inference import ModelScorer
+
+    scorers = [ModelScorer(d, score_cut=score_cut if score_cut >= 0 else None) for d in models]
+    names = [s.name for s in scorers]
+    if len(set(names)) != len(names):
+        msg = f"Model folders must have distinct names (they name the score columns); got {names}."
+        raise ConfigError(msg)
+    return scorers
 
 
 def _fileset_lumi(fileset: Any, overrides: Sequence[str]) -> list[str]:
