@@ -374,6 +374,7 @@ def run_processor(
         )
         chunks = list(runner.preprocess(good_fileset)) if good_fileset else []
         chunks = [c for c in chunks if len(c) > 0]
+        uproot_options = _uproot_options(good)
         requested = dict.fromkeys(fileset, 0)
         for c in chunks:
             requested[c.dataset] += len(c)
@@ -389,7 +390,7 @@ def run_processor(
             for i in range(0, len(chunks), batch):
                 items = chunks[i : i + batch]
                 try:
-                    wrapped = runner.run(items, guarded)
+                    wrapped = runner.run(items, guarded, uproot_options=uproot_options)
                 except Exception as exc:
                     user = _unwrap(exc)
                     if user is not None:
@@ -497,3 +498,16 @@ def _event_counts(fileset, good, skipped, processed, requested) -> dict:
             "unreadable_files": unknown,
         }
     return counts
+
+
+def _uproot_options(files: list[FileInfo]) -> dict:
+    """Options for coffea's ``uproot.open``: memory-mapped reads when every file is local.
+
+    NanoEvents fetches one branch at a time; through uproot's default fsspec source each fetch
+    is a round trip to an asyncio thread, while a memory map serves it directly.
+    """
+    import uproot
+
+    if files and all("://" not in f.path for f in files):
+        return {"handler": uproot.source.file.MemmapSource}
+    return {}

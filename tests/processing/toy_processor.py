@@ -20,8 +20,9 @@ class ToyProcessor(ProcessorABC):
     cut_names = ("all", "one_muon", "pt20")
     feature_names = ("mu_pt", "mu_eta")
 
-    def __init__(self, config: dict | None = None) -> None:
+    def __init__(self, config: dict | None = None, models=None) -> None:
         self.config = dict(config or {})
+        self.models = list(models or [])
 
     @property
     def feature_spec(self):
