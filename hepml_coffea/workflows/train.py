@@ -148,6 +148,8 @@ def train_model(
     fit_time = time.perf_counter() - t0
 
     out = Path(out)
+    # training.json is written after the card; a stale one must not be hashed into the new card
+    (out / "training.json").unlink(missing_ok=True)
     est.save(out, feature_spec=spec.to_dict())
 
     # Judge on the events the model did not see: the test split, or the out-of-fold scores.
