@@ -14,7 +14,7 @@ that file is loaded on its own (see :func:`_coffea_ml_helper`) and runs with onl
 TensorFlow.
 
 Model files reach Dask workers that do not share the client's file system by
-:func:`upload_models` (a ``distributed`` ``UploadDirectory`` plugin per model folder); on a worker a
+:func:`upload_models` (a Dask worker plugin per model folder); on a worker a
 scorer looks for its folder at the original path first, then in the worker's local directory.
 """
 
@@ -178,10 +178,12 @@ class ModelScorer(_helper.nonserializable_attribute, _helper.numpy_call_wrapper)
 
 
 def upload_models(client: Any, model_dirs: list[str]) -> None:
-    """Send model folders to every worker of a Dask ``client`` (for clusters without a shared disk)."""
-    from distributed.diagnostics.plugin import UploadDirectory
+    """Send model folders to every worker of a Dask ``client`` (for clusters without a shared disk).
+
+    Each folder is unpacked into ``worker.local_directory`` (where :class:`ModelScorer` looks when
+    the original path does not exist on the worker), also on workers that join later.
+    """
+    from hepml_coffea.processing._upload import ModelFolderPlugin
 
     for d in model_dirs:
-        client.register_plugin(
-            UploadDirectory(str(Path(d).resolve()), update_path=False, skip_words=())
-        )
+        client.register_plugin(ModelFolderPlugin(d))

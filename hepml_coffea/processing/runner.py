@@ -364,6 +364,10 @@ def run_processor(
     from tqdm.auto import tqdm
 
     with _executor(executor, workers, scheduler, progress) as exe, _quiet_coffea():
+        if executor == "dask" and getattr(processor, "models", None):
+            from hepml_coffea.processing.inference import upload_models
+
+            upload_models(exe.client, [m.model_dir for m in processor.models])
         runner = cp.Runner(
             executor=exe,
             chunksize=chunksize,
@@ -455,6 +459,7 @@ def run_processor(
         res.setdefault("cutflow", {c: {"events": 0, "weighted": 0.0} for c in cut_names})
         res.setdefault("hists", {})
         res["table"] = {col: np.concatenate(v) for col, v in tables.get(ds, {}).items()}
+    total = {**{ds: total[ds] for ds in fileset}, **total}  # fileset order, not arrival order
     events = _event_counts(fileset, good, skipped, processed_events, requested)
     return RunResult(
         output=total,
