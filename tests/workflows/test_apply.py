@@ -1,0 +1,169 @@
+"""The ``apply`` step: friend-tree scores vs the saved model on the training tables, k-fold by
+``event % k``, input-file entries, score/after-cut histograms, and model errors before any event."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import uproot
+
+from hepml_coffea.errors import ModelError
+
+ANALYSIS = "ttbar_ljets"
+ID = ["run", "luminosityBlock", "event"]
+
+
+def _friends(apply_dir, dataset) -> pd.DataFrame:
+    files = sorted((apply_dir / "friends" / dataset).glob("*_friend.root"))
+    assert files, f"no friend tree for {dataset}"
+    frames = []
+    for f in files:
+        with uproot.open(f) as fh:
+            frames.append(fh["Friends"].arrays(library="pd").assign(_file=f.name))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _datasets(run_dir) -> dict:
+    return json.loads((run_dir / "run.json").read_text())["datasets"]
+
+
+def test_friend_scores_equal_model_on_tables(run_dir, apply_dir, bdt_dir):
+    from hepml_coffea.estimators import load
+
+    est = load(bdt_dir)
+    names = list(est.feature_names_in_)
+    n_checked = 0
+    for dataset in _datasets(run_dir):
+        table = pd.read_parquet(run_dir / "features" / f"{dataset}.parquet")
+        friends = _friends(apply_dir, dataset)
+        # every selected event has exactly one friend row, and no other event has one
+        assert len(friends) == len(table)
+        assert not friends.duplicated(ID).any()
+        merged = table.merge(friends, on=ID, how="inner", validate="one_to_one")
+        assert len(merged) == len(table)
+        expected = est.predict_proba(merged[names])[:, 1]
+        np.testing.assert_allclose(merged["score_bdt"].to_numpy(), expected, rtol=0, atol=1e-6)
+        n_checked += len(merged)
+    assert n_checked > 1000
+
+
+def test_friend_entry_points_to_input_event(run_dir, apply_dir):
+    info = _datasets(run_dir)
+    for dataset, meta in info.items():
+        friends = _friends(apply_dir, dataset)
+        by_stem = {
+            f"{p.rsplit('/', 1)[-1].removesuffix('.root')}_friend.root": p for p in meta["files"]
+        }
+        for fname, rows in friends.groupby("_file"):
+            with uproot.open(by_stem[fname]) as fh:
+                ids = fh["Events"].arrays(ID, library="np")
+            entry = rows["entry"].to_numpy()
+            assert np.all(np.diff(entry) > 0), "friend rows are sorted by entry"
+            for col in ID:
+                np.testing.assert_array_equal(ids[col][entry], rows[col].to_numpy())
+
+
+def test_kfold_scores_use_event_mod_k(apply_dir, kfold_dir, run_dir):
+    from hepml_coffea.estimators import load
+
+    est = load(kfold_dir)
+    k = est.n_splits
+    assert k == 2 and len(est.estimators_) == k
+    names = list(est.feature_names_in_)
+    table = pd.read_parquet(run_dir / "features" / "ttbar_semilep.parquet")
+    merged = table.merge(_friends(apply_dir, "ttbar_semilep"), on=ID, validate="one_to_one")
+    X = merged[names].to_numpy()
+    fold = (merged["event"].to_numpy() % k).astype(int)
+    per_fold = np.column_stack([e.predict_proba(X)[:, 1] for e in est.estimators_])
+    own = per_fold[np.arange(len(X)), fold]
+    other = per_fold[np.arange(len(X)), 1 - fold]
+    got = merged["score_kbdt"].to_numpy()
+    np.testing.assert_allclose(got, own, rtol=0, atol=1e-6)
+    assert set(fold) == {0, 1}
+    assert np.mean(np.abs(got - other) > 1e-3) > 0.5, "the other fold's model would differ"
+
+
+def _hist(apply_dir, key):
+    with uproot.open(apply_dir / "histograms.root") as f:
+        return f[key].to_hist()
+
+
+def test_score_histograms_total_weight(apply_dir):
+    for dataset in _datasets(apply_dir):
+        table = pd.read_parquet(apply_dir / "features" / f"{dataset}.parquet")
+        for model in ("bdt", "kbdt"):
+            h = _hist(apply_dir, f"{dataset}/score_{model}")
+            total = h.values(flow=True).sum()
+            assert total == pytest.approx(table["weight"].sum(), rel=1e-9, abs=1e-9)
+            counts, _ = np.histogram(table[f"score_{model}"], bins=h.axes[0].edges)
+            # weights² per bin: the stored variances of a Weight histogram
+            w2, _ = np.histogram(
+                table[f"score_{model}"], bins=h.axes[0].edges, weights=table["weight"] ** 2
+            )
+            np.testing.assert_allclose(h.variances(), w2, rtol=1e-9, atol=1e-12)
+            assert counts.sum() == len(table)
+
+
+def test_after_cut_histograms_equal_hand_fill(apply_dir, bdt_dir):
+    cut = json.loads((bdt_dir / "training.json").read_text())["selection"]["optimal_cut"]
+    assert 0.0 < cut < 1.0
+    names = json.loads((apply_dir / "run.json").read_text())["feature_names"]
+    n_passed = 0
+    for dataset in ("ttbar_semilep", "wjets", "data"):
+        table = pd.read_parquet(apply_dir / "features" / f"{dataset}.parquet")
+        passed = table[table["score_bdt"] >= cut]
+        n_passed += len(passed)
+        for feat in ("ht", "n_jets", "m_jjb", names[0]):
+            h = _hist(apply_dir, f"{dataset}/{feat}__bdt")
+            edges = h.axes[0].edges
+            x = passed[feat].to_numpy(np.float64)
+            w = passed["weight"].to_numpy()
+            ref, _ = np.histogram(x, bins=edges, weights=w)
+            np.testing.assert_allclose(h.values(), ref, rtol=1e-9, atol=1e-9)
+            assert h.values(flow=True).sum() == pytest.approx(w.sum(), rel=1e-9, abs=1e-9)
+            # and not the histogram before the cut
+            if len(passed) < len(table):
+                before = _hist(apply_dir, f"{dataset}/{feat}")
+                assert before.values(flow=True).sum() != pytest.approx(w.sum())
+    assert n_passed > 50
+
+
+def test_card_feature_spec_mismatch_is_model_error(tmp_path, bdt_dir, generated_fileset):
+    from hepml_coffea.features import FeatureSpec
+    from hepml_coffea.workflows import apply_models
+
+    bad = tmp_path / "swapped"
+    shutil.copytree(bdt_dir, bad)
+    card_file = bad / "model_card.json"
+    card = json.loads(card_file.read_text())
+    names = list(card["feature_names"])
+    names[0], names[1] = names[1], names[0]
+    card["feature_spec"] = FeatureSpec.from_config(names).to_dict()
+    card_file.write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="names and order must be equal"):
+        apply_models(ANALYSIS, generated_fileset, [bad], tmp_path / "out", progress=False)
+    assert not (tmp_path / "out" / "run.json").exists()
+
+
+def test_tampered_model_fails_before_any_event(tmp_path, bdt_dir, generated_fileset, monkeypatch):
+    import hepml_coffea.processing.runner as runner
+    from hepml_coffea.workflows import apply_models
+
+    bad = tmp_path / "tampered"
+    shutil.copytree(bdt_dir, bad)
+    card = json.loads((bad / "model_card.json").read_text())
+    model_file = bad / sorted(card["files"])[0]
+    with model_file.open("ab") as f:
+        f.write(b" ")
+
+    def no_events(*args, **kwargs):
+        raise AssertionError("events were processed with a tampered model")
+
+    monkeypatch.setattr(runner, "run_processor", no_events)
+    with pytest.raises(ModelError, match=r"SHA-256 .* modified after saving"):
+        apply_models(ANALYSIS, generated_fileset, [bad], tmp_path / "out", progress=False)
+    assert not (tmp_path / "out" / "run.json").exists()
