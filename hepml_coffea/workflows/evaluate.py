@@ -64,7 +64,8 @@ def model_scores(model_dir: str | os.PathLike, features: str | os.PathLike) -> d
             est, X, event=event
         )  # out-of-fold: each event by the clone that did not see it
         parts = [(fold != i, est.estimators_[i]) for i in range(k)]
-        tr_s = np.concatenate([score_of(e, X[m]) for m, e in parts])
+        # the fold clones were fitted on plain arrays (KFoldEventClassifier strips the names)
+        tr_s = np.concatenate([score_of(e, X[m].to_numpy()) for m, e in parts])
         tr_y = np.concatenate([y[m] for m, _ in parts])
         tr_w = np.concatenate([w[m] for m, _ in parts]) / (k - 1)  # each event trained on k-1 times
         out.update(
@@ -173,11 +174,15 @@ def evaluate_models(
             "metrics_at_cut": classification_metrics(ys, ss, cut, wl),
         }
         rows = np.flatnonzero(m["importance_rows"])[:MAX_IMPORTANCE_EVENTS]
+        Xi = m["X"].iloc[rows]
+        if getattr(m["importance_model"], "feature_names_in_", None) is None:
+            Xi = Xi.to_numpy()  # a k-fold clone, fitted without column names
         imp = permutation_importance(
             m["importance_model"],
-            m["X"].iloc[rows],
+            Xi,
             m["y"][rows],
             m["w"][rows],
+            feature_names=m["names"],
             n_repeats=3,
             random_state=0,
         )

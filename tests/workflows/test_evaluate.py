@@ -1,0 +1,112 @@
+"""The ``evaluate`` step: evaluation.json numbers recomputed independently, and its PNGs."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+def _tables(run_dir) -> pd.DataFrame:
+    frames = [pd.read_parquet(f) for f in sorted((run_dir / "features").glob("*.parquet"))]
+    table = pd.concat(frames, ignore_index=True)
+    return table[table["label"] >= 0].reset_index(drop=True)
+
+
+def _test_rows(run_dir, model_dir):
+    """The bdt's test rows: those ``is_test_row`` picks, as many as training.json says."""
+    from hepml_coffea.workflows.tables import is_test_row
+
+    info = json.loads((model_dir / "training.json").read_text())
+    table = _tables(run_dir)
+    split = info["split"]
+    test = is_test_row(table, split["test_fraction"], split["seed"])
+    assert int(test.sum()) == info["n_test"]
+    return table[test], split["test_fraction"], info
+
+
+def test_auc_recomputed_from_model_and_tables(run_dir, bdt_dir, kfold_dir, eval_dir, pairwise_auc):
+    from hepml_coffea.estimators import load
+
+    ev = json.loads((eval_dir / "evaluation.json").read_text())["models"]
+    assert set(ev) == {"bdt", "kbdt"}
+    test, _, info = _test_rows(run_dir, bdt_dir)
+    est = load(bdt_dir)
+    score = est.predict_proba(test[info["features"]])[:, 1]
+    ref = pairwise_auc(test["label"].to_numpy(), score, test["weight"].to_numpy())
+    assert ev["bdt"]["auc_test"] == pytest.approx(ref, abs=1e-9)
+    assert ev["bdt"]["auc_test"] == pytest.approx(info["auc_test"], abs=1e-12)
+    assert ev["bdt"]["n_test"] == info["n_test"]
+
+    # k-fold: every MC event, scored by the fold model that did not train on it
+    table = _tables(run_dir)
+    kf = load(kfold_dir)
+    X = table[list(kf.feature_names_in_)].to_numpy()
+    fold = (table["event"].to_numpy() % kf.n_splits).astype(int)
+    oof = np.empty(len(table))
+    for i, e in enumerate(kf.estimators_):
+        oof[fold == i] = e.predict_proba(X[fold == i])[:, 1]
+    ref = pairwise_auc(table["label"].to_numpy(), oof, table["weight"].to_numpy())
+    assert ev["kbdt"]["n_test"] == len(table)
+    assert ev["kbdt"]["auc_test"] == pytest.approx(ref, abs=1e-9)
+    assert ev["kbdt"]["auc_train"] > ev["kbdt"]["auc_test"] - 0.05
+
+
+def test_optimal_cut_significance_by_hand(run_dir, bdt_dir, eval_dir):
+    from hepml_coffea.estimators import load
+    from hepml_coffea.evaluation import asimov_significance
+
+    res = json.loads((eval_dir / "evaluation.json").read_text())["models"]["bdt"]
+    test, frac, info = _test_rows(run_dir, bdt_dir)
+    score = load(bdt_dir).predict_proba(test[info["features"]])[:, 1]
+    y, w = test["label"].to_numpy(), test["weight"].to_numpy() / frac
+    cut = res["optimal_cut"]
+    passed = score >= cut
+    s, b = w[passed & (y == 1)].sum(), w[passed & (y == 0)].sum()
+    z_hand = math.sqrt(2 * ((s + b) * math.log(1 + s / b) - s))
+    assert res["z_optimal"] == pytest.approx(z_hand, rel=1e-9)
+    assert res["z_optimal"] == pytest.approx(asimov_significance(s, b), rel=1e-12)
+    # the cut-based baseline keeps every test event
+    sb, bb = w[y == 1].sum(), w[y == 0].sum()
+    assert res["z_baseline"] == pytest.approx(asimov_significance(sb, bb), rel=1e-9)
+    assert res["z_optimal"] > res["z_baseline"]
+    # ... and it is the best of the scanned cuts (training.json records the same optimum)
+    z = np.array([np.nan if v is None else v for v in res["significance"]["z"]])
+    assert res["z_optimal"] == pytest.approx(np.nanmax(z))
+    assert info["selection"]["optimal_cut"] == pytest.approx(cut)
+
+
+def test_expected_pngs(eval_dir, plot_dir):
+    import shutil
+
+    pngs = {p.name for p in (eval_dir / "plots").glob("*.png")}
+    expected = {"roc.png", "correlation_signal.png", "correlation_background.png"}
+    for m in ("bdt", "kbdt"):
+        expected |= {
+            f"{kind}_{m}.png"
+            for kind in (
+                "overtraining", "scores", "significance", "confusion", "importance",
+                "learning_curve",
+            )
+        }  # fmt: skip
+    assert pngs == expected
+    for name in pngs:
+        assert (eval_dir / "plots" / name).stat().st_size > 10_000
+    for name in ("roc.png", "significance_bdt.png", "overtraining_kbdt.png"):
+        shutil.copy(eval_dir / "plots" / name, plot_dir / f"workflow_evaluate_{name}")
+
+
+def test_importance_and_confusion_consistent(eval_dir, run_dir, bdt_dir):
+    res = json.loads((eval_dir / "evaluation.json").read_text())["models"]["bdt"]
+    imp = res["importance"]
+    names = json.loads((bdt_dir / "training.json").read_text())["features"]
+    assert sorted(imp["feature_names"]) == sorted(names)
+    cm = np.asarray(res["confusion_matrix"]["matrix"])
+    assert cm.shape == (2, 2)
+    test, frac, _ = _test_rows(run_dir, bdt_dir)
+    y, w = test["label"].to_numpy(), test["weight"].to_numpy() / frac
+    # rows are the true classes: each sums to that class's weighted yield
+    np.testing.assert_allclose(cm.sum(axis=1), [w[y == 0].sum(), w[y == 1].sum()], rtol=1e-9)
