@@ -85,7 +85,7 @@ class ExternalCluster:
                 p.terminate()
         for p in self.procs:
             try:
-                p.wait(timeout=15)
+                p.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(timeout=15)
@@ -210,6 +210,7 @@ def test_uploaded_model_used_when_original_path_is_gone(cluster, iterative_and_m
     np.testing.assert_allclose(got, ref, rtol=1e-6)
 
 
+@pytest.mark.slow  # ~55 s: 80 chunks of 250 events on 2 workers, one killed
 def test_worker_killed_mid_run(cluster, generated_fileset, iterative_and_model, tmp_path):
     """SIGKILL one of two workers while it processes chunks: the run completes, results equal."""
     from hepml_coffea.workflows import run_analysis
