@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import platform
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,7 @@ def run_analysis(
             table_sink=writer.append if spec is not None else _drop,
         )
         tables = writer.commit()
+    _remove_stale_tables(out / "features", tables)
 
     cutflows = {
         ds: _ordered(res.get("cutflow", {}), cut_names) for ds, res in result.output.items()
@@ -180,6 +182,31 @@ def _fileset_lumi(fileset: Any, overrides: Sequence[str]) -> list[str]:
     lumis = {m["metadata"].get("lumi") for m in load_fileset(fileset, check_files=False).values()}
     lumis.discard(None)
     return [f"lumi={float(lumis.pop())!r}"] if len(lumis) == 1 else []
+
+
+def _remove_stale_tables(folder: Path, written: list[Path]) -> None:
+    """Delete training tables an earlier run left in ``folder`` that this run did not write.
+
+    ``train`` reads every table of the folder; a table of a dataset that is no longer in the
+    fileset (or no longer passes the selection) would otherwise be trained on silently.
+    """
+    if not folder.is_dir():
+        return
+    keep = {p.resolve() for p in written}
+    stale = [
+        p
+        for p in folder.iterdir()
+        if p.suffix in (".parquet", ".root")
+        and not p.name.startswith(".")
+        and p.resolve() not in keep
+    ]
+    for p in stale:
+        p.unlink()
+    if stale:
+        names = ", ".join(sorted(p.name for p in stale))
+        warnings.warn(
+            f"Removed training tables of an earlier run from {folder}: {names}.", stacklevel=3
+        )
 
 
 def _drop(dataset: str, rows: dict) -> None:

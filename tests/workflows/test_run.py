@@ -145,3 +145,22 @@ def test_failed_run_leaves_no_output(generated_fileset, tmp_path):
             "wjets.root",
         ]
     )
+
+
+def test_rerun_removes_stale_tables(generated_fileset, tmp_path):
+    fs = load_fileset(generated_fileset)
+    out = tmp_path / "out"
+    analysis = _toy_analysis(tmp_path / "toy")
+    run_analysis(analysis, {k: fs[k] for k in ("ttbar_semilep", "wjets")}, out, progress=False)
+    (out / "features" / "notes.txt").write_text("user file, kept")
+    with pytest.warns(
+        UserWarning,
+        match=r"Removed training tables of an earlier run .*wjets\.parquet, wjets\.root",
+    ):
+        run_analysis(analysis, {k: fs[k] for k in ("ttbar_semilep",)}, out, progress=False)
+    assert sorted(p.name for p in (out / "features").iterdir()) == [
+        "notes.txt",
+        "ttbar_semilep.parquet",
+        "ttbar_semilep.root",
+    ]
+    assert list(json.loads((out / "cutflow.json").read_text())) == ["ttbar_semilep"]
