@@ -21,116 +21,32 @@ the original one-line error in the calling process, for every executor.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from hepml_coffea.errors import ConfigError, HepmlError, InputFileError, MissingBranchError
+from hepml_coffea.errors import ConfigError, InputFileError
+from hepml_coffea.processing.execution import (
+    ERRORS,
+    FAILED,
+    guarded_class,
+    quiet_coffea,
+    unfreeze,
+    unwrap,
+)
+from hepml_coffea.processing.execution import executor as executor_for
+from hepml_coffea.processing.execution import uproot_options as uproot_options_for
 from hepml_coffea.processing.inputs import BadFile, FileInfo, inspect_files
 
 __all__ = ["EXECUTORS", "RunResult", "run_processor"]
 
 EXECUTORS = ("iterative", "futures", "dask")
-_ERRORS = "__hepml_errors__"
-_FAILED = "__hepml_failed_chunks__"
 
 TableSink = Callable[[str, dict[str, np.ndarray]], None]
-
-
-# --------------------------------------------------------------------------- worker side
-_FROZEN = False
-
-
-def _collect_garbage() -> None:
-    """Free the previous chunk's arrays before reading the next one.
-
-    NanoEvents and awkward build reference cycles, so a chunk's arrays linger until Python's
-    rare full collection and the peak memory grows with the number of chunks instead of staying
-    at one chunk's. A full collection costs ~0.1 s on a heap with coffea imported, so the
-    long-lived objects are first moved out of the collector's sight with ``gc.freeze`` (once per
-    process; :func:`run_processor` unfreezes its own process at the end); then each collection
-    only scans what the last chunk made.
-    """
-    global _FROZEN
-    if not _FROZEN:
-        gc.collect()
-        gc.freeze()
-        _FROZEN = True
-    gc.collect()
-
-
-def _unfreeze() -> None:
-    global _FROZEN
-    if _FROZEN:
-        gc.unfreeze()
-        _FROZEN = False
-
-
-def _read_errors() -> tuple[type[BaseException], ...]:
-    import lzma
-    import zlib
-
-    import uproot
-
-    errors = [OSError, EOFError, zlib.error, lzma.LZMAError]
-    errors.append(uproot.deserialization.DeserializationError)
-    try:  # uproot decompresses ZSTD/LZ4 (and more) with cramjam
-        import cramjam
-
-        errors.append(cramjam.DecompressionError)
-    except (ImportError, AttributeError):  # pragma: no cover
-        pass
-    return tuple(errors)
-
-
-def _guarded_class():
-    from coffea.processor import ProcessorABC
-
-    class GuardedProcessor(ProcessorABC):
-        """Run ``inner.process``; return user errors and read errors as data (see module doc)."""
-
-        def __init__(self, inner: Any) -> None:
-            self.inner = inner
-
-        def __setstate__(self, state: dict) -> None:
-            # unpickled in a worker before coffea builds the chunk's NanoEvents
-            _ignore_schema_notes()
-            self.__dict__.update(state)
-
-        def process(self, events):
-            _collect_garbage()
-            try:
-                return self.inner.process(events)
-            except HepmlError as exc:
-                return {_ERRORS: [exc]}
-            except KeyError as exc:  # uproot.KeyInFileError: a branch absent from the file
-                import uproot
-
-                if not isinstance(exc, uproot.KeyInFileError):
-                    raise
-                md = events.metadata
-                msg = (
-                    f"Branch {exc.key!r} is missing from {md.get('filename')} (dataset "
-                    f"{md.get('dataset')!r}); choose an available branch in the analysis config "
-                    "(--set KEY=BRANCH) or fix the input."
-                )
-                return {_ERRORS: [MissingBranchError(msg)]}
-            except _read_errors() as exc:
-                md = events.metadata
-                reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
-                chunk = (md["dataset"], md["filename"], md["entrystart"], md["entrystop"], reason)
-                return {_FAILED: [chunk]}
-
-        def postprocess(self, accumulator):
-            return accumulator
-
-    return GuardedProcessor
 
 
 # --------------------------------------------------------------------------- results
@@ -188,76 +104,6 @@ class RunResult:
             **tot,
             "per_dataset": self.events,
         }
-
-
-# --------------------------------------------------------------------------- executors
-@contextlib.contextmanager
-def _executor(name: str, workers: int, scheduler: str | None, progress: bool) -> Iterator[Any]:
-    from coffea import processor
-
-    if name == "iterative":
-        yield processor.IterativeExecutor(status=False, retries=0)
-    elif name == "futures":
-        import loky
-
-        pool = loky.get_reusable_executor(max_workers=workers)
-        yield processor.FuturesExecutor(pool=pool, workers=workers, status=False, retries=0)
-    else:
-        from distributed import Client, LocalCluster
-
-        with contextlib.ExitStack() as stack:
-            if scheduler:
-                client = stack.enter_context(Client(scheduler))
-            else:
-                cluster = stack.enter_context(
-                    LocalCluster(
-                        n_workers=workers,
-                        threads_per_worker=1,
-                        processes=True,
-                        dashboard_address=None,
-                        silence_logs=40,
-                    )
-                )
-                client = stack.enter_context(Client(cluster))
-            yield processor.DaskExecutor(client=client, status=False, retries=0)
-
-
-@contextlib.contextmanager
-def _quiet_coffea() -> Iterator[None]:
-    """coffea's futures watcher draws a rich bar even with status=False; we draw our own."""
-    from coffea import util
-
-    console = getattr(util, "coffea_console", None)
-    old = getattr(console, "quiet", None)
-    if console is not None:
-        console.quiet = True
-    try:
-        with warnings.catch_warnings():
-            _ignore_schema_notes()
-            yield
-    finally:
-        if console is not None:
-            console.quiet = old
-
-
-def _ignore_schema_notes() -> None:
-    """Hide NanoAODSchema's notes on cross-references absent from a NanoAOD version.
-
-    They are repeated for every chunk, are harmless, and drown the progress bar.
-    """
-    for text in ("Missing cross-reference index", r"Branch \S+ already exists but its values"):
-        warnings.filterwarnings("ignore", message=text, category=RuntimeWarning)
-
-
-def _unwrap(exc: BaseException) -> BaseException | None:
-    """The first HepmlError in an exception's cause/context chain, if any."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, HepmlError):
-            return exc
-        exc = exc.__cause__ or exc.__context__
-    return None
 
 
 # --------------------------------------------------------------------------- engine
@@ -385,7 +231,7 @@ def run_processor(
         "max_chunks": max_chunks,
         "batch_chunks": batch,
     }
-    guarded = _guarded_class()(processor)
+    guarded = guarded_class()(processor)
     total: dict = {}
     tables: dict[str, dict[str, list[np.ndarray]]] = {}
     processed_events: dict[str, int] = dict.fromkeys(fileset, 0)
@@ -393,7 +239,7 @@ def run_processor(
 
     from tqdm.auto import tqdm
 
-    with _executor(executor, workers, scheduler, progress) as exe, _quiet_coffea():
+    with executor_for(executor, workers, scheduler, progress) as exe, quiet_coffea():
         if executor == "dask" and getattr(processor, "models", None):
             from hepml_coffea.processing.inference import upload_models
 
@@ -408,7 +254,7 @@ def run_processor(
         )
         chunks = list(runner.preprocess(good_fileset)) if good_fileset else []
         chunks = [c for c in chunks if len(c) > 0]
-        uproot_options = _uproot_options(good)
+        uproot_options = uproot_options_for(good)
         requested = dict.fromkeys(fileset, 0)
         for c in chunks:
             requested[c.dataset] += len(c)
@@ -426,15 +272,15 @@ def run_processor(
                 try:
                     wrapped = runner.run(items, guarded, uproot_options=uproot_options)
                 except Exception as exc:
-                    user = _unwrap(exc)
+                    user = unwrap(exc)
                     if user is not None:
                         raise user from None
                     raise
                 out = wrapped["out"] or {}
-                errors = out.pop(_ERRORS, [])
+                errors = out.pop(ERRORS, [])
                 if errors:
                     raise errors[0]
-                failed = out.pop(_FAILED, [])
+                failed = out.pop(FAILED, [])
                 failed_keys = set()
                 for ds, path, start, stop, reason in failed:
                     failed_keys.add((path, start, stop))
@@ -478,7 +324,7 @@ def run_processor(
                 bar.update(sum(len(c) for c in items))
         finally:
             bar.close()
-            _unfreeze()  # iterative: chunks ran in this process
+            unfreeze()  # iterative: chunks ran in this process
 
     if hasattr(processor, "postprocess"):
         post = processor.postprocess(total)
@@ -534,16 +380,3 @@ def _event_counts(fileset, good, skipped, processed, requested) -> dict:
             "unreadable_files": unknown,
         }
     return counts
-
-
-def _uproot_options(files: list[FileInfo]) -> dict:
-    """Options for coffea's ``uproot.open``: memory-mapped reads when every file is local.
-
-    NanoEvents fetches one branch at a time; through uproot's default fsspec source each fetch
-    is a round trip to an asyncio thread, while a memory map serves it directly.
-    """
-    import uproot
-
-    if files and all("://" not in f.path for f in files):
-        return {"handler": uproot.source.file.MemmapSource}
-    return {}
