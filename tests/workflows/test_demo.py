@@ -8,7 +8,7 @@ import re
 import pytest
 
 
-@pytest.mark.slow  # ~100 s on 2 busy cores (TF import, DNN, 80 plots)
+@pytest.mark.slow  # 80-100 s on 2 busy cores (TF, DNN, 80 plots): would double this suite
 @pytest.mark.keras
 def test_demo_end_to_end(tmp_path):
     from hepml_coffea.workflows import run_demo
