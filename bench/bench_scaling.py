@@ -2,9 +2,9 @@
 
 P5: the ``ttbar_ljets`` processor over the same N events, side by side: iterative (1 core), an
 external Dask ``LocalCluster`` of 1 and of 2 single-threaded worker processes (cluster start-up
-and worker imports are left out by a warm-up run). Figures: speed-up = t(1 worker) ÷ t(2 workers)
-(goal ≥ 1.6 on a machine with ≥ 2 free cores) and Dask overhead = t(1 worker) ÷ t(iterative)
-(goal ≤ 1.2).
+and worker imports are left out by a warm-up run). Figures (issue #6): speed-up = t(1 worker) ÷
+t(2 workers) (goal ≥ 1.8; needs ≥ 2 free cores) and Dask overhead = t(1 worker) ÷ t(iterative)
+(goal ≤ 1.1).
 
 P6: peak RSS of the ``run`` step (``run_analysis``, iterative, tables written to disk) over N and
 over 10·N events at the same chunk size, each in a fresh subprocess that reports its own
@@ -102,8 +102,8 @@ def p5_dask(n_events: int = 1_000_000, chunksize: int = 100_000, repeats: int = 
         **{f"{k}_s": v for k, v in best.items()},
         "speedup_2_vs_1": best["dask1"] / best["dask2"],
         "dask1_vs_iterative": best["dask1"] / best["iterative"],
-        "goal_speedup": 1.6,
-        "goal_overhead": 1.2,
+        "goal_speedup": 1.8,
+        "goal_overhead": 1.1,
         "cpu_count": os.cpu_count(),
     }
 
@@ -168,7 +168,7 @@ def main(argv=None) -> None:
         print(
             f"P5: iterative {p5['iterative_s']:.1f} s, Dask 1 worker {p5['dask1_s']:.1f} s, "
             f"2 workers {p5['dask2_s']:.1f} s -> speed-up {p5['speedup_2_vs_1']:.2f}x "
-            f"(goal >= 1.6), Dask 1 worker / iterative {p5['dask1_vs_iterative']:.2f} (goal <= 1.2)"
+            f"(goal >= 1.8), Dask 1 worker / iterative {p5['dask1_vs_iterative']:.2f} (goal <= 1.1)"
         )
     if args.only != "p5":
         p6 = p6_memory(n, 10, args.chunksize)
