@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -311,31 +312,50 @@ print(marker + json.dumps({"result": result}, default=_default), flush=True)
 """
 
 
-def run_benchmark(bench: Benchmark, kwargs: dict[str, Any], timeout: float | None) -> dict:
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill the process group that ``proc`` leads (started with ``start_new_session``)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def run_benchmark(
+    bench: Benchmark,
+    kwargs: dict[str, Any],
+    timeout: float | None = None,
+    bench_dir: Path = BENCH_DIR,
+) -> dict:
     """Run one benchmark in a fresh ``python -c`` child; return ``{"result"}`` or ``{"error"}``.
 
-    Also returns ``wall_s`` and, on error, ``stderr_tail`` (the child's last 30 lines).
+    ``bench.module`` is imported from ``bench_dir``. Also returns ``wall_s`` and, on error,
+    ``stderr_tail`` (the child's last 30 lines).
     """
-    cmd = [sys.executable, "-c", _CHILD, str(BENCH_DIR), bench.module, bench.function,
+    cmd = [sys.executable, "-c", _CHILD, str(bench_dir), bench.module, bench.function,
            json.dumps(kwargs), MARKER]  # fmt: skip
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     tic = time.perf_counter()
+    # own session: on a timeout the child's own children (Dask workers, P6's runs) go too
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
     try:
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=timeout, check=False)  # fmt: skip
-    except subprocess.TimeoutExpired as exc:
-        tail = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except BaseException as exc:  # TimeoutExpired, KeyboardInterrupt
+        _kill_group(proc)
+        stdout, stderr = proc.communicate()
+        if not isinstance(exc, subprocess.TimeoutExpired):
+            raise
         return {"error": f"timed out after {timeout:g} s", "wall_s": time.perf_counter() - tic,
-                "stderr_tail": tail.splitlines()[-30:]}  # fmt: skip
+                "stderr_tail": stderr.splitlines()[-30:]}  # fmt: skip
     out = {"wall_s": time.perf_counter() - tic}
-    lines = [s[len(MARKER) :] for s in proc.stdout.splitlines() if s.startswith(MARKER)]
+    lines = [s[len(MARKER) :] for s in stdout.splitlines() if s.startswith(MARKER)]
     payload = json.loads(lines[-1]) if lines else {}
     if proc.returncode == 0 and "result" in payload:
         out["result"] = payload["result"]
         return out
-    last = next((s for s in reversed(proc.stderr.splitlines()) if s.strip()), "no output")
+    last = next((s for s in reversed(stderr.splitlines()) if s.strip()), "no output")
     out["error"] = payload.get("error") or f"exit code {proc.returncode}: {last}"
-    out["stderr_tail"] = proc.stderr.splitlines()[-30:]
+    out["stderr_tail"] = stderr.splitlines()[-30:]
     return out
 
 
