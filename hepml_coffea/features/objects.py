@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import awkward as ak
 
@@ -21,11 +23,21 @@ class EventObjects:
         pT-ordered, already selected and lepton-cleaned.
     met : awkward.Array
         Records ``pt, phi`` (GeV), one per event.
+
+    Intermediate results that several features share (the flattened jets, the W candidate, the
+    neutrino...) are computed once per instance through :meth:`memo`.
     """
 
     leptons: ak.Array
     jets: ak.Array
     met: ak.Array
+    _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def memo(self, key: str, compute: Callable[[EventObjects], Any]) -> Any:
+        """``compute(self)``, evaluated once per instance and key (features must not mutate it)."""
+        if key not in self._memo:
+            self._memo[key] = compute(self)
+        return self._memo[key]
 
     def __len__(self) -> int:
         return len(self.met)

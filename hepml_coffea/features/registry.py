@@ -72,7 +72,7 @@ class Feature:
         out = self.func(objects)
         if isinstance(out, ak.Array):
             out = ak.to_numpy(ak.fill_none(out, pad), allow_missing=False)
-        out = np.asarray(out, dtype=np.float64)
+        out = np.array(out, dtype=np.float64)  # a copy: ``out`` may be a shared intermediate
         if out.ndim != 1:
             msg = f"Feature {self.name!r} returned an array of shape {out.shape}; features must be one value per event."
             raise ValueError(msg)

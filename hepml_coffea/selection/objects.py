@@ -15,6 +15,7 @@ import awkward as ak
 import numpy as np
 from coffea.nanoevents.methods import candidate
 
+from hepml_coffea.flat import FlatCollection
 from hepml_coffea.selection.branches import get_branch
 
 
@@ -29,12 +30,29 @@ def make_candidates(fields: Mapping[str, Any]) -> ak.Array:
     return ak.zip(fields, with_name="PtEtaPhiMCandidate", behavior=candidate.behavior)
 
 
-def _sorted(cands: ak.Array) -> ak.Array:
-    return cands[ak.argsort(cands.pt, axis=1, ascending=False)]
+def _read(events: Any, coll: str, extra: Mapping[str, tuple[str, str | None]]) -> FlatCollection:
+    """One collection's kinematics plus ``extra`` ``{field: (branch, config key)}``, flattened."""
+    branches = {v: (f"{coll}_{v}", None) for v in ("pt", "eta", "phi", "mass")} | dict(extra)
+    arrays = {f: get_branch(events, b, k) for f, (b, k) in branches.items()}
+    counts = ak.to_numpy(ak.num(arrays["pt"], axis=1)).astype(np.int64)
+    return FlatCollection(
+        counts, {f: ak.to_numpy(ak.flatten(a, axis=1)) for f, a in arrays.items()}
+    )
 
 
-def _kin(events: Any, coll: str, key: str | None) -> dict[str, Any]:
-    return {v: get_branch(events, f"{coll}_{v}", key) for v in ("pt", "eta", "phi", "mass")}
+def _candidates(objs: FlatCollection, mask: np.ndarray | None = None) -> ak.Array:
+    """Jagged pT-ordered ``PtEtaPhiMCandidate`` records of the objects with ``mask`` true."""
+    if mask is not None:
+        objs = objs.where(mask)
+    cols, event = dict(objs.columns), objs.event
+    pt = cols["pt"]
+    if np.any((pt[1:] > pt[:-1]) & (event[1:] == event[:-1])):  # not yet pT-ordered
+        order = np.lexsort((-pt, event))
+        cols = {k: v[order] for k, v in cols.items()}
+    if "charge" not in cols:
+        cols["charge"] = np.zeros(len(pt), dtype=np.int32)
+    flat = ak.zip(cols, with_name="PtEtaPhiMCandidate", behavior=candidate.behavior)
+    return ak.unflatten(flat, objs.counts)
 
 
 def select_muons(events: Any, cfg: Mapping[str, Any], key: str = "muons") -> ak.Array:
@@ -54,15 +72,19 @@ def select_muons(events: Any, cfg: Mapping[str, Any], key: str = "muons") -> ak.
     awkward.Array
         Jagged ``PtEtaPhiMCandidate`` (fields pt, eta, phi, mass, charge, flavour=13), pT-ordered.
     """
-    k = _kin(events, "Muon", None)
-    k["charge"] = get_branch(events, "Muon_charge", None)
-    mask = (k["pt"] > cfg["pt_min"]) & (abs(k["eta"]) < cfg["abs_eta_max"])
+    extra = {"charge": ("Muon_charge", None)}
     if cfg.get("id_branch"):
-        mask = mask & (get_branch(events, cfg["id_branch"], f"{key}.id_branch") == 1)
+        extra["id"] = (cfg["id_branch"], f"{key}.id_branch")
     if cfg.get("iso_branch"):
-        mask = mask & (get_branch(events, cfg["iso_branch"], f"{key}.iso_branch") < cfg["iso_max"])
-    k["flavour"] = ak.full_like(k["charge"], 13)
-    return _sorted(make_candidates(k)[mask])
+        extra["iso"] = (cfg["iso_branch"], f"{key}.iso_branch")
+    mu = _read(events, "Muon", extra)
+    mask = (mu["pt"] > cfg["pt_min"]) & (np.abs(mu["eta"]) < cfg["abs_eta_max"])
+    if "id" in mu.columns:
+        mask &= mu.columns.pop("id") == 1
+    if "iso" in mu.columns:
+        mask &= mu.columns.pop("iso") < cfg["iso_max"]
+    mu.columns["flavour"] = np.full(len(mask), 13, dtype=np.int32)
+    return _candidates(mu, mask)
 
 
 def select_electrons(events: Any, cfg: Mapping[str, Any], key: str = "electrons") -> ak.Array:
@@ -71,18 +93,30 @@ def select_electrons(events: Any, cfg: Mapping[str, Any], key: str = "electrons"
     ``id_branch`` is e.g. ``"Electron_cutBased"`` (0 fail ... 4 tight); an empty string disables it.
     Returns pT-ordered ``PtEtaPhiMCandidate`` records (flavour=11).
     """
-    k = _kin(events, "Electron", None)
-    k["charge"] = get_branch(events, "Electron_charge", None)
-    mask = (k["pt"] > cfg["pt_min"]) & (abs(k["eta"]) < cfg["abs_eta_max"])
+    extra = {"charge": ("Electron_charge", None)}
     if cfg.get("id_branch"):
-        mask = mask & (get_branch(events, cfg["id_branch"], f"{key}.id_branch") >= cfg["id_min"])
-    k["flavour"] = ak.full_like(k["charge"], 11)
-    return _sorted(make_candidates(k)[mask])
+        extra["id"] = (cfg["id_branch"], f"{key}.id_branch")
+    el = _read(events, "Electron", extra)
+    mask = (el["pt"] > cfg["pt_min"]) & (np.abs(el["eta"]) < cfg["abs_eta_max"])
+    if "id" in el.columns:
+        mask &= el.columns.pop("id") >= cfg["id_min"]
+    el.columns["flavour"] = np.full(len(mask), 11, dtype=np.int32)
+    return _candidates(el, mask)
 
 
 def leptons(*collections: ak.Array) -> ak.Array:
-    """Concatenate lepton collections per event, pT-ordered."""
-    return _sorted(ak.concatenate(collections, axis=1))
+    """Concatenate lepton collections per event, pT-ordered.
+
+    The collections must have the same fields (those of :func:`select_muons` and
+    :func:`select_electrons` do).
+    """
+    fields = ak.fields(collections[0])
+    parts = [FlatCollection.from_jagged(c, fields) for c in collections]
+    event = np.concatenate([p.event for p in parts])
+    counts = np.bincount(event, minlength=parts[0].n_events).astype(np.int64)
+    order = np.argsort(event, kind="stable")  # per event: the collections' order, then pT below
+    cols = {f: np.concatenate([p[f] for p in parts])[order] for f in fields}
+    return _candidates(FlatCollection(counts, cols))
 
 
 def select_jets(
@@ -113,20 +147,31 @@ def select_jets(
         Jagged ``PtEtaPhiMCandidate`` with extra fields ``btag`` (score) and ``is_b`` (bool),
         pT-ordered.
     """
-    k = _kin(events, "Jet", None)
-    k["btag"] = get_branch(events, btag["branch"], "btag.branch")
-    k["is_b"] = k["btag"] >= btag["threshold"]
-    jets = make_candidates(k)
-    mask = (jets.pt > cfg["pt_min"]) & (abs(jets.eta) < cfg["abs_eta_max"])
+    extra = {"btag": (btag["branch"], "btag.branch")}
     if cfg.get("jet_id", False):
-        jet_id = get_branch(events, cfg["id_branch"], f"{key}.id_branch")
-        mask = mask & ((jet_id & int(cfg["id_mask"])) != 0)
-    jets = jets[mask]
+        extra["id"] = (cfg["id_branch"], f"{key}.id_branch")
+    jets = _read(events, "Jet", extra)
+    mask = (jets["pt"] > cfg["pt_min"]) & (np.abs(jets["eta"]) < cfg["abs_eta_max"])
+    if "id" in jets.columns:
+        mask &= (jets.columns.pop("id") & int(cfg["id_mask"])) != 0
+    jets.columns["is_b"] = jets["btag"] >= btag["threshold"]
     if clean_against is not None:
-        pairs = ak.cartesian([jets, clean_against], axis=1, nested=True)
-        dr = pairs["0"].delta_r(pairs["1"])
-        jets = jets[ak.all(dr > cfg["min_dr_lepton"], axis=2)]
-    return _sorted(jets)
+        kept = np.flatnonzero(mask)
+        mask[kept[_near(jets.where(mask), clean_against, cfg["min_dr_lepton"])]] = False
+    return _candidates(jets, mask)
+
+
+def _near(objs: FlatCollection, others: ak.Array, max_dr: float) -> np.ndarray:
+    """Flat mask of the objects within ΔR ≤ ``max_dr`` of any object of ``others`` (jagged)."""
+    other = FlatCollection.from_jagged(others, ("pt", "eta", "phi"))
+    near = np.zeros(len(objs.event), dtype=bool)
+    cand = np.arange(len(objs.event))  # objects in events with more than `slot` others
+    for slot in range(int(other.counts.max()) if other.n_events else 0):
+        cand = cand[other.counts[objs.event[cand]] > slot]
+        partner = other.offsets[objs.event[cand]] + slot
+        dr = ak.to_numpy(objs.direction(cand).deltaR(other.direction(partner)))
+        near[cand[dr <= max_dr]] = True
+    return near
 
 
 def select_met(events: Any, collection: str, key: str = "met.branch") -> ak.Array:
