@@ -17,7 +17,9 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 REPO = Path(__file__).resolve().parents[1]
-NANOAOD_DIR = Path(os.environ.get("HEPML_COFFEA_NANOAOD", REPO.parent / "shared" / "data" / "nanoaod"))
+NANOAOD_DIR = Path(
+    os.environ.get("HEPML_COFFEA_NANOAOD", REPO.parent / "shared" / "data" / "nanoaod")
+)
 REAL_SAMPLES = {
     "ttbar_2015": "nanoAOD_2015_CMS_Open_Data_ttbar.root",
     "dy": "nano_dy.root",
@@ -29,7 +31,9 @@ REAL_SAMPLES = {
 def nanoaod_dir() -> Path:
     """Folder of the real NanoAOD samples; skips the test where they are absent."""
     if not all((NANOAOD_DIR / f).is_file() for f in REAL_SAMPLES.values()):
-        pytest.skip(f"real NanoAOD samples not found in {NANOAOD_DIR} (they are in ../shared in CI)")
+        pytest.skip(
+            f"real NanoAOD samples not found in {NANOAOD_DIR} (they are in ../shared in CI)"
+        )
     return NANOAOD_DIR
 
 
