@@ -92,8 +92,8 @@ class FlatCollection:
     def from_jagged(cls, array: ak.Array, fields: Sequence[str]) -> FlatCollection:
         """Flatten the ``fields`` of a jagged record array (one list per event)."""
         counts = ak.to_numpy(ak.num(array, axis=1)).astype(np.int64)
-        columns = {f: ak.to_numpy(ak.flatten(array[f], axis=1)) for f in fields}
-        return cls(counts, columns)
+        flat = ak.flatten(array[list(fields)], axis=1)  # one carry for all fields
+        return cls(counts, {f: ak.to_numpy(flat[f]) for f in fields})
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.columns[name]

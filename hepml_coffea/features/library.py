@@ -42,9 +42,11 @@ def _lepton(o: EventObjects) -> FlatCollection:
     """The leading lepton, one row per event (NaN pt, eta, phi, mass where there is none)."""
 
     def compute(o: EventObjects) -> FlatCollection:
-        first = ak.firsts(o.leptons, axis=1)
-        cols = {k: ak.to_numpy(ak.fill_none(first[k], np.nan)).astype(np.float64) for k in _KIN}
-        return FlatCollection(np.ones(len(o), dtype=np.int64), cols)
+        leptons = FlatCollection.from_jagged(o.leptons, _KIN)
+        first = leptons.leading(1)[:, 0]
+        return FlatCollection(
+            np.ones(len(o), dtype=np.int64), {k: take(leptons[k], first) for k in _KIN}
+        )
 
     return o.memo("lepton", compute)
 

@@ -46,8 +46,11 @@ def _candidates(objs: FlatCollection, mask: np.ndarray | None = None) -> ak.Arra
         objs = objs.where(mask)
     cols, event = dict(objs.columns), objs.event
     pt = cols["pt"]
-    if np.any((pt[1:] > pt[:-1]) & (event[1:] == event[:-1])):  # not yet pT-ordered
-        order = np.lexsort((-pt, event))
+    unordered = (pt[1:] > pt[:-1]) & (event[1:] == event[:-1])
+    if unordered.any():  # sort the rows of the events that are not yet pT-ordered
+        rows = np.flatnonzero(np.isin(event, event[1:][unordered]))
+        order = np.arange(len(pt))
+        order[rows] = rows[np.lexsort((-pt[rows], event[rows]))]
         cols = {k: v[order] for k, v in cols.items()}
     if "charge" not in cols:
         cols["charge"] = np.zeros(len(pt), dtype=np.int32)
@@ -157,21 +160,23 @@ def select_jets(
     jets.columns["is_b"] = jets["btag"] >= btag["threshold"]
     if clean_against is not None:
         kept = np.flatnonzero(mask)
-        mask[kept[_near(jets.where(mask), clean_against, cfg["min_dr_lepton"])]] = False
+        mask[kept[_near(jets, kept, clean_against, cfg["min_dr_lepton"])]] = False
     return _candidates(jets, mask)
 
 
-def _near(objs: FlatCollection, others: ak.Array, max_dr: float) -> np.ndarray:
-    """Flat mask of the objects within ΔR ≤ ``max_dr`` of any object of ``others`` (jagged)."""
+def _near(objs: FlatCollection, index: np.ndarray, others: ak.Array, max_dr: float) -> np.ndarray:
+    """Which of the objects at flat ``index`` lie within ΔR ≤ ``max_dr`` of any of ``others``.
+
+    ``others`` is jagged (one list per event, e.g. the selected leptons); returns a boolean
+    array aligned with ``index``.
+    """
     other = FlatCollection.from_jagged(others, ("pt", "eta", "phi"))
-    near = np.zeros(len(objs.event), dtype=bool)
-    cand = np.arange(len(objs.event))  # objects in events with more than `slot` others
-    for slot in range(int(other.counts.max()) if other.n_events else 0):
-        cand = cand[other.counts[objs.event[cand]] > slot]
-        partner = other.offsets[objs.event[cand]] + slot
-        dr = ak.to_numpy(objs.direction(cand).deltaR(other.direction(partner)))
-        near[cand[dr <= max_dr]] = True
-    return near
+    n_other = other.counts[objs.event[index]]  # per object: the others in its event
+    pair_obj = np.repeat(np.arange(len(index)), n_other)  # every (object, other) pair
+    rank = np.arange(len(pair_obj)) - np.repeat(np.cumsum(n_other) - n_other, n_other)
+    pair_other = other.offsets[objs.event[index][pair_obj]] + rank
+    dr = ak.to_numpy(objs.direction(index[pair_obj]).deltaR(other.direction(pair_other)))
+    return np.bincount(pair_obj[dr <= max_dr], minlength=len(index)) > 0
 
 
 def select_met(events: Any, collection: str, key: str = "met.branch") -> ak.Array:
