@@ -21,18 +21,19 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def sample(n_events: int) -> Path:
-    """A one-file ttbar_semilep sample of ``n_events`` (generated once, ZSTD)."""
+def sample(n_events: int, compression: str = "zstd") -> Path:
+    """A one-file ttbar_semilep sample of ``n_events`` (generated once; ZSTD unless asked)."""
     from hepml_coffea.datasets import generate
 
-    out = RESULTS / f"p1_ttbar_{n_events}"
+    suffix = "" if compression == "zstd" else f"_{compression}"
+    out = RESULTS / f"p1_ttbar_{n_events}{suffix}"
     fileset = out / "fileset.json"
     if not fileset.is_file():
         generate(
             out,
             n_events=n_events,
             seed=1,
-            compression="zstd",
+            compression=compression,
             processes=["ttbar_semilep"],
             progress=True,
         )
@@ -124,12 +125,14 @@ def _time_uproot(path: str, branches: list[str], chunksize: int) -> float:
     return time.perf_counter() - tic
 
 
-def p1_ratio(n_events: int = 1_000_000, chunksize: int = 100_000, repeats: int = 2) -> dict:
+def p1_ratio(
+    n_events: int = 1_000_000, chunksize: int = 100_000, repeats: int = 2, compression: str = "zstd"
+) -> dict:
     """Run P1 and return its figures (best of ``repeats``, measured alternately)."""
     from hepml_coffea.datasets import load_fileset
 
     warnings.simplefilter("ignore")
-    fileset = sample(n_events)
+    fileset = sample(n_events, compression)
     (path,) = next(iter(load_fileset(fileset).values()))["files"]
     proc = _processor()
     branches = branches_read(proc, path)
@@ -141,6 +144,7 @@ def p1_ratio(n_events: int = 1_000_000, chunksize: int = 100_000, repeats: int =
     return {
         "n_events": n_events,
         "chunksize": chunksize,
+        "compression": compression,
         "n_branches": len(branches),
         "engine_s": min(engine),
         "uproot_s": min(bare),
@@ -159,14 +163,21 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=None)
     ap.add_argument("--chunksize", type=int, default=100_000)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument(
+        "--compression",
+        default="zstd",
+        choices=["zstd", "lzma", "zlib", "lz4"],
+        help="of the sample (default zstd: the fastest to read, so the strictest ratio)",
+    )
     ap.add_argument("--profile", action="store_true", help="profile one engine run (pyinstrument)")
     args = ap.parse_args()
     n = args.events or (200_000 if args.quick else 1_000_000)
-    res = p1_ratio(n, args.chunksize, args.repeats)
+    res = p1_ratio(n, args.chunksize, args.repeats, args.compression)
     print(json.dumps(res, indent=2))
     print(
         f"P1: engine {res['engine_s']:.2f} s / uproot.iterate {res['uproot_s']:.2f} s "
-        f"= {res['ratio']:.2f}x  (goal ≤ {res['goal']}) on {n:,} events, {res['n_branches']} branches"
+        f"= {res['ratio']:.2f}x  (goal ≤ {res['goal']}) on {n:,} events, {res['n_branches']} branches, "
+        f"{args.compression}"
     )
     print(
         f"    engine reading the same branches, no physics: {res['engine_read_only_s']:.2f} s "
@@ -177,7 +188,7 @@ def main() -> None:
 
         prof = Profiler()
         prof.start()
-        _time_engine(_processor(), sample(n), args.chunksize)
+        _time_engine(_processor(), sample(n, args.compression), args.chunksize)
         prof.stop()
         print(prof.output_text(unicode=False, color=False, show_all=False))
 
