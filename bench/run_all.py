@@ -75,7 +75,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         quick={"n_events": 100_000, "chunksize": 100_000},
         scaled=("n_events",),
         figures=(Figure("P2", "`apply` with a BDT and a DNN ÷ `run` with no models, "
-                        "{n_events:,} events, 1 core", "P2", "<=", 1.2),),
+                        "{n_events:,} MC events + pseudo-data, 1 core", "P2", "<=", 1.2),),
     ),
     Benchmark(
         "P3", "BDT wrapper vs raw xgboost", "bench_estimators", "bench_bdt_fit",
