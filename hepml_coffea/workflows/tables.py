@@ -67,12 +67,26 @@ def read_tables(
             )
             raise ConfigError(msg)
         df = df[[*feature_names, *META_COLUMNS]]
+        _check_finite(df, [*feature_names, "weight"], file)
         df.insert(len(df.columns), "dataset", file.stem)
         frames.append(df)
     table = pd.concat(frames, ignore_index=True)
     if not include_data:
         table = table[table["label"] >= 0].reset_index(drop=True)
     return table
+
+
+def _check_finite(df: pd.DataFrame, columns: list[str], file: Path) -> None:
+    values = df[columns].to_numpy(np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        cols = [c for c, b in zip(columns, bad.any(axis=0), strict=True) if b]
+        msg = (
+            f"Table {file} has {int(bad.any(axis=1).sum())} rows with NaN or infinite values in "
+            f"{cols}; `hepml-coffea run` writes finite features (missing objects get the feature's "
+            "pad value): re-run it, or drop or impute those rows."
+        )
+        raise ConfigError(msg)
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:

@@ -126,6 +126,17 @@ def train_model(
         )
         raise ConfigError(msg)
 
+    for label, name in ((1, "signal"), (0, "background")):
+        total = float(np.abs(table["weight"].to_numpy()[table["label"].to_numpy() == label]).sum())
+        if not total > 0:
+            msg = (
+                f"The {name} rows of the tables in {features} have total |weight| {total:g}; "
+                f"training needs a positive total weight per class. Check the 'xsec' metadata of "
+                f"the {name} datasets in the fileset and the luminosity (--set lumi=...), then "
+                "re-run `run`."
+            )
+            raise ConfigError(msg)
+
     est = make_estimator(model, training, verbose=int(progress))
     kfold = model.startswith("kfold-")
     test_fraction = float(training["test_fraction"])
