@@ -132,23 +132,6 @@ def test_after_cut_histograms_equal_hand_fill(apply_dir, bdt_dir):
     assert n_passed > 50
 
 
-def test_card_feature_spec_mismatch_is_model_error(tmp_path, bdt_dir, generated_fileset):
-    from hepml_coffea.features import FeatureSpec
-    from hepml_coffea.workflows import apply_models
-
-    bad = tmp_path / "swapped"
-    shutil.copytree(bdt_dir, bad)
-    card_file = bad / "model_card.json"
-    card = json.loads(card_file.read_text())
-    names = list(card["feature_names"])
-    names[0], names[1] = names[1], names[0]
-    card["feature_spec"] = FeatureSpec.from_config(names).to_dict()
-    card_file.write_text(json.dumps(card))
-    with pytest.raises(ModelError, match="names and order must be equal"):
-        apply_models(ANALYSIS, generated_fileset, [bad], tmp_path / "out", progress=False)
-    assert not (tmp_path / "out" / "run.json").exists()
-
-
 def test_tampered_model_fails_before_any_event(tmp_path, bdt_dir, generated_fileset, monkeypatch):
     import hepml_coffea.processing.runner as runner
     from hepml_coffea.workflows import apply_models
