@@ -74,7 +74,7 @@ def p5_dask(n_events: int = 1_000_000, chunksize: int = 100_000, repeats: int = 
     """P5: iterative vs Dask with 1 and 2 workers on the same ``n_events``; best of ``repeats``."""
     import logging
 
-    from distributed import LocalCluster
+    from hepml_coffea.processing.execution import local_cluster
 
     warnings.simplefilter("ignore")
     logging.getLogger("distributed").setLevel(logging.WARNING)
@@ -84,9 +84,9 @@ def p5_dask(n_events: int = 1_000_000, chunksize: int = 100_000, repeats: int = 
     clusters = {}
     try:
         for k in (1, 2):
-            clusters[k] = LocalCluster(n_workers=k, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=40)  # fmt: skip
-            _timed(proc, fileset, chunksize, scheduler=clusters[k].scheduler_address, max_chunks=k)
+            clusters[k] = local_cluster(k)  # the cluster `--executor dask` starts
+            # warm-up: one full pass, so that every worker has imported and run the processor
+            _timed(proc, fileset, chunksize, scheduler=clusters[k].scheduler_address)
         for _ in range(repeats):
             times["iterative"].append(_timed(proc, fileset, chunksize, executor="iterative"))
             for k in (1, 2):

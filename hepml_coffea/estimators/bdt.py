@@ -227,6 +227,8 @@ reg_alpha, gamma, max_bin :
         if self.normalize_weights:  # mean 1 over the events that count (w != 0)
             w /= w.sum() / np.count_nonzero(w)
         params = self._xgb_params(n_classes)
+        if np.all(w == 1.0):  # unit weights: xgboost's unweighted path, same trees, ~2% faster
+            w = None
         missing = np.nan
         evals, callbacks = [], []
         self.evals_result_: dict = {}
@@ -241,10 +243,18 @@ reg_alpha, gamma, max_bin :
                 random_state=params["seed"],
             )
             dtrain = xgb.QuantileDMatrix(
-                X[itr], label=y_enc[itr], weight=w[itr], missing=missing, max_bin=params["max_bin"]
+                X[itr],
+                label=y_enc[itr],
+                weight=None if w is None else w[itr],
+                missing=missing,
+                max_bin=params["max_bin"],
             )
             dval = xgb.QuantileDMatrix(
-                X[iva], label=y_enc[iva], weight=w[iva], missing=missing, ref=dtrain
+                X[iva],
+                label=y_enc[iva],
+                weight=None if w is None else w[iva],
+                missing=missing,
+                ref=dtrain,
             )
             evals = [(dval, "validation")]
             callbacks = [

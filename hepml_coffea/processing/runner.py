@@ -21,6 +21,7 @@ the original one-line error in the calling process, for every executor.
 
 from __future__ import annotations
 
+import itertools
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -107,6 +108,35 @@ class RunResult:
 
 
 # --------------------------------------------------------------------------- engine
+def batches(chunks: list, slots: int, size: int | None = None) -> list[list]:
+    """Split the work items into batches of nearly equal size for ``Runner.run`` calls.
+
+    Without ``size``, a batch holds about 4 chunks per parallel slot, and every batch (when
+    there are enough chunks) more than 2 per slot: Dask places a smaller group of tasks on the
+    one worker holding coffea's serialised processor instead of spreading it ("root-ish" tasks
+    are spread, others follow their dependencies).
+    """
+    n = len(chunks)
+    if n == 0:
+        return []
+    if size is not None:
+        return [chunks[i : i + size] for i in range(0, n, size)]
+    n_batches = max(1, min(round(n / (4 * slots)), n // (2 * slots + 1)))
+    bounds = np.linspace(0, n, n_batches + 1).round().astype(int)
+    return [chunks[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+def _slots(exe: Any, executor: str, workers: int) -> int:
+    """How many chunks run at once: Dask's total worker threads, else ``workers`` (1 iterative)."""
+    if executor == "iterative":
+        return 1
+    client = getattr(exe, "client", None)
+    if client is not None:
+        info = client.scheduler_info(n_workers=-1)["workers"]
+        return max(1, sum(int(w.get("nthreads", 1)) for w in info.values()))
+    return workers
+
+
 def _prepare(fileset, skip_bad_files: bool, inject_sumw: bool):
     from hepml_coffea.datasets import load_fileset, sum_genweights
 
@@ -181,7 +211,7 @@ def run_processor(
         ``table_sink(dataset, {column: array})`` receives each batch's table rows; the rows
         are not kept. Without it, tables are concatenated in memory into the result.
     batch_chunks : int, optional
-        Chunks per ``Runner.run`` call (default ``max(4, 4 * workers)``; 4 for iterative).
+        Chunks per ``Runner.run`` call; default about 4 per parallel slot (see :func:`batches`).
     inject_sumw : bool
         Compute Σ genWeight of each MC dataset and pass it as metadata ``sumw``.
 
@@ -221,7 +251,6 @@ def run_processor(
             "numentries": f.num_entries,
             "uuid": f.uuid,
         }
-    batch = batch_chunks or (4 if executor == "iterative" else max(4, 4 * workers))
     settings = {
         "executor": executor,
         "workers": workers if executor != "iterative" else 1,
@@ -229,7 +258,7 @@ def run_processor(
         "scheduler": scheduler,
         "skip_bad_files": skip_bad_files,
         "max_chunks": max_chunks,
-        "batch_chunks": batch,
+        "batch_chunks": batch_chunks,
     }
     guarded = guarded_class()(processor)
     total: dict = {}
@@ -267,8 +296,7 @@ def run_processor(
             leave=False,
         )
         try:
-            for i in range(0, len(chunks), batch):
-                items = chunks[i : i + batch]
+            for items in batches(chunks, _slots(exe, executor, workers), batch_chunks):
                 try:
                     wrapped = runner.run(items, guarded, uproot_options=uproot_options)
                 except Exception as exc:

@@ -218,3 +218,21 @@ def test_missing_branch_through_existing_dask_scheduler(toy, real_sample):
             progress=False,
         )
     assert r.settings["executor"] == "dask" and r.accounting()["processed"] == 80
+
+
+@pytest.mark.parametrize("slots", [1, 2, 3, 8])
+@pytest.mark.parametrize("n", [0, 1, 4, 5, 9, 10, 17, 100, 1001])
+def test_batches_cover_in_order_balanced_and_rootish(n, slots):
+    from hepml_coffea.processing.runner import batches
+
+    out = batches(list(range(n)), slots)
+    assert [c for b in out for c in b] == list(range(n))  # every chunk once, in order
+    sizes = [len(b) for b in out]
+    assert all(sizes) and (not sizes or max(sizes) - min(sizes) <= 1)
+    if n > 2 * slots:  # Dask spreads a task group only if it has more than 2 tasks per thread
+        assert min(sizes) > 2 * slots, sizes
+    if n >= 8 * slots:  # memory: about 4 chunks per slot, not everything at once
+        assert max(sizes) <= 6 * slots, sizes
+    assert [len(b) for b in batches(list(range(n)), slots, size=3)] == [3] * (n // 3) + (
+        [n % 3] if n % 3 else []
+    )
