@@ -20,6 +20,8 @@ from hepml_coffea.errors import ConfigError
 #: rows per compiled call in ``predict_*``: large enough to amortise the call overhead,
 #: small enough to bound memory (128k x 100 features x 4 B = 51 MB).
 PREDICT_BATCH = 1 << 17
+#: Rows per tile that every prediction batch is padded to (see :func:`run_batched`).
+ROW_QUANTUM = 256
 
 
 def import_keras():
@@ -131,13 +133,25 @@ def compiled_call(tf, fn, n_features: int, jit_compile: bool = False):
 
 
 def run_batched(fn, X: np.ndarray, batch: int = PREDICT_BATCH) -> np.ndarray:
-    """Apply a compiled function on float32 ``X`` in large batches; return float64 numpy."""
+    """Apply a compiled function on float32 ``X`` in large batches; return float64 numpy.
+
+    Every batch is padded with zero rows to a multiple of :data:`ROW_QUANTUM` rows. The float32
+    matrix-multiplication kernels (Eigen and oneDNN alike) sum in another order in a partly
+    filled tile of rows, so without padding a row's score could change in the last bit with the
+    number and order of the rows predicted with it (sklearn's sample-order and subset
+    invariance checks). With whole tiles each row's score is the same, whatever its batch.
+    """
     X = np.ascontiguousarray(X, dtype=np.float32)
-    if len(X) <= batch:
-        return np.asarray(fn(X), dtype=np.float64)
-    return np.concatenate(
-        [np.asarray(fn(X[i : i + batch]), dtype=np.float64) for i in range(0, len(X), batch)]
-    )
+    parts = [_padded_call(fn, X[i : i + batch]) for i in range(0, max(len(X), 1), batch)]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _padded_call(fn, x: np.ndarray) -> np.ndarray:
+    n = len(x)
+    padded = -(-max(n, 1) // ROW_QUANTUM) * ROW_QUANTUM
+    if padded != n:
+        x = np.concatenate([x, np.zeros((padded - n, x.shape[1]), np.float32)])
+    return np.asarray(fn(x), dtype=np.float64)[:n]
 
 
 def train_validation_split(n: int, fraction: float, seed: int | None, stratify=None):

@@ -55,6 +55,20 @@ def test_weights_equal_repetition_and_scale(data):
     np.testing.assert_allclose(ign.predict_proba(X), rem.predict_proba(X), rtol=1e-4, atol=1e-6)
 
 
+def test_scores_do_not_depend_on_the_rows_predicted_with_them(data, dnn):
+    """Bit for bit: alone, in another order, in small slices (the matmul tail-tile effect)."""
+    X, _ = data
+    ae = AutoencoderAnomalyDetector(hidden_layer_sizes=(4, 2), epochs=2, random_state=0).fit(X)
+    rng = np.random.default_rng(1)
+    for score in (lambda x: dnn.predict_proba(x)[:, 1], ae.score_samples):
+        full = score(X)
+        perm = rng.permutation(len(X))
+        assert np.array_equal(score(X[perm]), full[perm])
+        for step in (1, 7, 100, 257):
+            sliced = np.concatenate([score(X[i : i + step]) for i in range(0, len(X), step)])
+            assert np.array_equal(sliced, full), step
+
+
 def test_predict_never_calls_model_predict(data, dnn, monkeypatch):
     X, _ = data
 
