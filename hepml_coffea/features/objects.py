@@ -34,7 +34,12 @@ class EventObjects:
     _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def memo(self, key: str, compute: Callable[[EventObjects], Any]) -> Any:
-        """``compute(self)``, evaluated once per instance and key (features must not mutate it)."""
+        """``compute(self)``, evaluated once per instance and key (features must not mutate it).
+
+        The built-in features use plain keys (``"jets"``, ``"w_candidate"``...); features of
+        your own should prefix theirs (e.g. ``"myanalysis.dijet"``) so as not to share a value
+        by accident.
+        """
         if key not in self._memo:
             self._memo[key] = compute(self)
         return self._memo[key]
