@@ -15,6 +15,7 @@ import awkward as ak
 import numpy as np
 from coffea.nanoevents.methods import candidate
 
+from hepml_coffea.errors import ConfigError
 from hepml_coffea.flat import FlatCollection
 from hepml_coffea.selection.branches import get_branch
 
@@ -35,6 +36,16 @@ def _read(events: Any, coll: str, extra: Mapping[str, tuple[str, str | None]]) -
     branches = {v: (f"{coll}_{v}", None) for v in ("pt", "eta", "phi", "mass")} | dict(extra)
     arrays = {f: get_branch(events, b, k) for f, (b, k) in branches.items()}
     counts = ak.to_numpy(ak.num(arrays["pt"], axis=1)).astype(np.int64)
+    for f, (branch, key) in branches.items():
+        if arrays[f].ndim != 2 or not np.array_equal(
+            ak.to_numpy(ak.num(arrays[f], axis=1)), counts
+        ):
+            fix = f"; set --set {key}=<a {coll}_... branch>" if key else ""
+            msg = (
+                f"Branch {branch!r} does not have one value per {coll} object (it is not a "
+                f"branch of the {coll} collection){fix}."
+            )
+            raise ConfigError(msg)
     return FlatCollection(
         counts, {f: ak.to_numpy(ak.flatten(a, axis=1)) for f, a in arrays.items()}
     )

@@ -8,7 +8,7 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from hepml_coffea.errors import MissingBranchError
+from hepml_coffea.errors import ConfigError, MissingBranchError
 from hepml_coffea.selection import leptons, select_electrons, select_jets, select_muons
 
 rng = np.random.default_rng(3)
@@ -97,3 +97,10 @@ def test_selection_equals_a_per_event_loop(events):
 def test_missing_configured_branch_names_the_key(events):
     with pytest.raises(MissingBranchError, match=r"Jet_btagPNetB.*--set btag.branch="):
         select_jets(events, JETS, {"branch": "Jet_btagPNetB", "threshold": 0.3})
+
+
+def test_branch_of_another_collection_is_refused(events):
+    with pytest.raises(
+        ConfigError, match=r"'Muon_pfRelIso04_all' does not have one value per Jet.*btag.branch"
+    ):
+        select_jets(events, JETS, {"branch": "Muon_pfRelIso04_all", "threshold": 0.3})
