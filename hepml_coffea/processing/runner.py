@@ -11,7 +11,9 @@
    opens nothing again) and the chunks are run in *batches* of work items (``Runner.run``
    accepts a list of ``WorkItem``). After each batch the rows of the training tables are handed
    to ``table_sink`` and dropped, while histograms and cutflows are accumulated. Memory is
-   therefore bounded by the batch size, not by the number of events.
+   therefore bounded by the batch size, not by the number of events. A batch holds about 4
+   chunks per worker thread (:func:`batches`), so on a large Dask cluster the calling process
+   holds the table rows of ~4 chunks per worker at a time; pass ``batch_chunks`` to lower it.
 
 Errors raised by the processor (``HepmlError``, e.g. ``MissingBranchError``) and read errors
 inside a chunk are returned by a wrapping processor as data rather than raised, because
