@@ -41,23 +41,31 @@ def atomic_path(path: str | os.PathLike):
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON, atomically."""
+    """Write ``obj`` as indented, strict JSON (see :func:`to_jsonable`), atomically."""
+    text = json.dumps(to_jsonable(obj), indent=2, allow_nan=False)
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
+        tmp.write_text(text + "\n")
     return Path(path)
 
 
-def _json_default(obj: Any) -> Any:
+def to_jsonable(obj: Any) -> Any:
+    """``obj`` with numpy scalars and arrays, paths, sets and tuples turned into JSON types.
+
+    Non-finite floats become ``None`` (``null``: NaN is not JSON) and mapping keys strings.
+    """
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
     if isinstance(obj, np.generic):
         return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
     if isinstance(obj, (Path, os.PathLike)):
         return os.fspath(obj)
-    if isinstance(obj, (set, frozenset, tuple)):
-        return list(obj)
-    msg = f"Object of type {type(obj).__name__} is not JSON serializable"
-    raise TypeError(msg)
+    return obj
 
 
 def write_histograms(path: str | os.PathLike, hists: Mapping[str, Mapping[str, Any]]) -> Path:

@@ -196,7 +196,7 @@ def evaluate_models(
     corr = correlation_matrices(X, first["y"], first["w"])
     P.correlation_plots(out / "plots", corr, first["names"], lumi_fb)
     P.roc_plot(out / "plots", rocs, lumi_fb)
-    write_json(out / "evaluation.json", {"lumi_pb": lumi, "models": _jsonable(results)})
+    write_json(out / "evaluation.json", {"lumi_pb": lumi, "models": results})
     lines = [
         f"{n}: AUC {r['auc_test']:.4f}; KS p (sig/bkg) "
         f"{r['ks'].get('signal', {}).get('pvalue', float('nan')):.3f}/"
@@ -227,17 +227,3 @@ def _learning_curve(m: dict[str, Any]):
         train_sizes=(0.1, 0.3, 0.6, 1.0),
         cv=3,
     )
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.floating, float)):
-        return None if not np.isfinite(obj) else float(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj

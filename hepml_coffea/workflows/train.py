@@ -14,7 +14,6 @@ optimal cut ``apply`` uses unless the configuration sets one.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -111,6 +110,7 @@ def train_model(
     from hepml_coffea.config import load_analysis
     from hepml_coffea.evaluation import roc_auc, selection_significance, significance_scan
     from hepml_coffea.features import FeatureSpec
+    from hepml_coffea.processing.outputs import write_json
     from hepml_coffea.workflows.tables import is_test_row, read_tables
 
     cfg = load_analysis(analysis, overrides=list(overrides))
@@ -190,20 +190,15 @@ def train_model(
         "fit_time_s": round(fit_time, 2),
         "auc_test": float(roc_auc(yj, score, wj)),
         "selection": {
-            "optimal_cut": _num(scan.best_cut),
-            "z_optimal": _num(scan.best_z),
-            "z_baseline": _num(baseline),
+            "optimal_cut": scan.best_cut,
+            "z_optimal": scan.best_z,
+            "z_baseline": baseline,
         },
         "overrides": list(overrides),
     }
-    (out / "training.json").write_text(json.dumps(info, indent=2) + "\n")
+    write_json(out / "training.json", info)
     return (
         f"{model}: trained on {info['n_train']:,} events in {fit_time:.1f} s; test AUC "
         f"{info['auc_test']:.4f}; optimal cut {scan.best_cut:.3f} gives Z = {scan.best_z:.2f} "
         f"(cut-based selection alone: {baseline:.2f}) → {out}/"
     )
-
-
-def _num(x: float) -> float | None:
-    x = float(x)
-    return None if not np.isfinite(x) else x

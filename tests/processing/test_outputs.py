@@ -106,3 +106,25 @@ def test_histograms_round_trip(tmp_path):
             np.testing.assert_allclose(back.axis().edges(), h.axes[0].edges)
         # under/overflow survive too
         np.testing.assert_allclose(f["ds1/pt"].values(flow=True), h1.values(flow=True), rtol=1e-12)
+
+
+def test_write_json_is_strict_json_round_trip(tmp_path):
+    import json
+    from pathlib import Path
+
+    obj = {
+        "cut": np.float32(0.5),
+        "z": float("nan"),
+        "inf": np.float64(np.inf),
+        "n": np.int64(7),
+        "arr": np.array([1.0, np.nan]),
+        1: ("a", Path("/x/y")),
+        "flag": np.bool_(True),
+    }
+    path = write_json(tmp_path / "o.json", obj)
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {
+        "cut": 0.5, "z": None, "inf": None, "n": 7, "arr": [1.0, None], "1": ["a", "/x/y"],
+        "flag": True,
+    }  # fmt: skip
