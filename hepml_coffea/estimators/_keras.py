@@ -154,6 +154,32 @@ def _padded_call(fn, x: np.ndarray) -> np.ndarray:
     return np.asarray(fn(x), dtype=np.float64)[:n]
 
 
+def check_network_params(est, *, allow_no_hidden_layer: bool) -> None:
+    """Check the parameters the Keras estimators share (``ConfigError`` naming the parameter)."""
+    from hepml_coffea.estimators._base import check_number, check_option
+
+    sizes = est.hidden_layer_sizes
+    if not (
+        isinstance(sizes, tuple | list)
+        and (allow_no_hidden_layer or len(sizes) > 0)
+        and all(isinstance(s, int | np.integer) and s > 0 for s in sizes)
+    ):
+        what = "tuple" if allow_no_hidden_layer else "non-empty tuple"
+        msg = (
+            f"The 'hidden_layer_sizes' parameter must be a {what} of positive ints; got {sizes!r}."
+        )
+        raise ConfigError(msg)
+    check_number("learning_rate", est.learning_rate, low=0, low_open=True)
+    check_number("epochs", est.epochs, low=1, integer=True)
+    check_number("batch_size", est.batch_size, low=1, integer=True)
+    check_number(
+        "validation_fraction", est.validation_fraction, low=0, high=1, low_open=True, high_open=True
+    )
+    check_number("n_iter_no_change", est.n_iter_no_change, low=1, integer=True)
+    check_option("negative_weights", est.negative_weights, ("ignore", "abs", "keep"))
+    check_option("device", est.device, ("auto", "cpu", "gpu"))
+
+
 def train_validation_split(n: int, fraction: float, seed: int | None, stratify=None):
     """Index arrays ``(train, validation)``; stratified when ``stratify`` is given."""
     from sklearn.model_selection import train_test_split

@@ -10,9 +10,8 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from hepml_coffea.errors import ConfigError
 from hepml_coffea.estimators import _keras as K
-from hepml_coffea.estimators._base import check_number, check_option, seed_from, validate_X
+from hepml_coffea.estimators._base import check_number, seed_from, validate_X
 from hepml_coffea.estimators.persistence import SaveMixin
 
 _NAN_HINT = "The autoencoder cannot use NaN inputs; impute them first (SimpleImputer)."
@@ -101,29 +100,8 @@ class AutoencoderAnomalyDetector(K.KerasStateMixin, SaveMixin, OutlierMixin, Bas
         self.verbose = verbose
 
     def _check_params(self) -> None:
-        sizes = self.hidden_layer_sizes
-        if not (
-            isinstance(sizes, tuple | list)
-            and len(sizes) > 0
-            and all(isinstance(s, int | np.integer) and s > 0 for s in sizes)
-        ):
-            msg = f"The 'hidden_layer_sizes' parameter must be a non-empty tuple of positive ints; got {sizes!r}."
-            raise ConfigError(msg)
+        K.check_network_params(self, allow_no_hidden_layer=False)
         check_number("contamination", self.contamination, low=0, high=0.5, low_open=True)
-        check_number("learning_rate", self.learning_rate, low=0, low_open=True)
-        check_number("epochs", self.epochs, low=1, integer=True)
-        check_number("batch_size", self.batch_size, low=1, integer=True)
-        check_number(
-            "validation_fraction",
-            self.validation_fraction,
-            low=0,
-            high=1,
-            low_open=True,
-            high_open=True,
-        )
-        check_number("n_iter_no_change", self.n_iter_no_change, low=1, integer=True)
-        check_option("negative_weights", self.negative_weights, ("ignore", "abs", "keep"))
-        check_option("device", self.device, ("auto", "cpu", "gpu"))
 
     def _build(self, keras, n_features: int, seed: int):
         L = keras.layers

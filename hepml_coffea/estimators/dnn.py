@@ -12,7 +12,6 @@ from hepml_coffea.estimators import _keras as K
 from hepml_coffea.estimators._base import (
     check_class_weight,
     check_number,
-    check_option,
     encode_targets,
     seed_from,
     training_weights,
@@ -114,30 +113,8 @@ class DNNClassifier(K.KerasStateMixin, SaveMixin, ClassifierMixin, BaseEstimator
         self.verbose = verbose
 
     def _check_params(self) -> None:
-        sizes = self.hidden_layer_sizes
-        if not (
-            isinstance(sizes, tuple | list)
-            and all(isinstance(s, int | np.integer) and s > 0 for s in sizes)
-        ):
-            msg = f"The 'hidden_layer_sizes' parameter must be a tuple of positive ints; got {sizes!r}."
-            from hepml_coffea.errors import ConfigError
-
-            raise ConfigError(msg)
+        K.check_network_params(self, allow_no_hidden_layer=True)
         check_number("dropout", self.dropout, low=0, high=1, high_open=True)
-        check_number("learning_rate", self.learning_rate, low=0, low_open=True)
-        check_number("epochs", self.epochs, low=1, integer=True)
-        check_number("batch_size", self.batch_size, low=1, integer=True)
-        check_number(
-            "validation_fraction",
-            self.validation_fraction,
-            low=0,
-            high=1,
-            low_open=True,
-            high_open=True,
-        )
-        check_number("n_iter_no_change", self.n_iter_no_change, low=1, integer=True)
-        check_option("negative_weights", self.negative_weights, ("ignore", "abs", "keep"))
-        check_option("device", self.device, ("auto", "cpu", "gpu"))
         check_class_weight(self.class_weight)
 
     def _build(self, keras, n_features: int, n_classes: int, seed: int):
