@@ -4,21 +4,26 @@
 TensorFlow imported only when one is fitted or loaded), ``KFoldEventClassifier`` (TMVA-style
 deterministic cross-validation on the event number), and ``save`` / ``load`` of model folders
 with a ``model_card.json`` (safe formats only, SHA-256 checked, never unpickled).
+:func:`signal_score` / :func:`class_scores` are the one definition of an estimator's score.
 """
 
 from __future__ import annotations
 
 from hepml_coffea.estimators.bdt import BDTClassifier
 from hepml_coffea.estimators.persistence import load, read_card, save
+from hepml_coffea.estimators.scores import class_scores, signal_class_index, signal_score
 
 __all__ = [
     "AutoencoderAnomalyDetector",
     "BDTClassifier",
     "DNNClassifier",
     "KFoldEventClassifier",
+    "class_scores",
     "load",
     "read_card",
     "save",
+    "signal_class_index",
+    "signal_score",
 ]
 
 _LAZY = {
