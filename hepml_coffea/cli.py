@@ -178,6 +178,14 @@ def _add_set_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_global_options(p: argparse.ArgumentParser, default: object) -> None:
+    """``--debug`` and ``-q``, accepted before and after the subcommand."""
+    p.add_argument(
+        "--debug", action="store_true", default=default, help="show full tracebacks on errors"
+    )
+    p.add_argument("-q", "--quiet", action="store_true", default=default, help="no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from hepml_coffea import __version__
 
@@ -186,9 +194,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="CMS NanoAOD → columnar selection → ML event classification → CMS-style plots.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    _add_global_options(parser, default=False)
+    # the same options after the subcommand (`hepml-coffea run ... -q`): SUPPRESS keeps a
+    # subcommand's unset option from overwriting what was given before the subcommand
+    common = argparse.ArgumentParser(add_help=False)
+    _add_global_options(common, default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_parser = sub.add_parser
+
+    def add_parser(name: str, **kwargs: object) -> argparse.ArgumentParser:
+        return _add_parser(name, parents=[common], **kwargs)  # type: ignore[arg-type]
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
 
     p = sub.add_parser(
         "generate", help="write NanoAOD-schema ROOT files and a coffea fileset (offline)"

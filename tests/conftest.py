@@ -32,7 +32,8 @@ def nanoaod_dir() -> Path:
     """Folder of the real NanoAOD samples; skips the test where they are absent."""
     if not all((NANOAOD_DIR / f).is_file() for f in REAL_SAMPLES.values()):
         pytest.skip(
-            f"real NanoAOD samples not found in {NANOAOD_DIR} (they are in ../shared in CI)"
+            f"real NanoAOD samples not found in {NANOAOD_DIR}: put them in ../shared/data/nanoaod "
+            "beside the repository or set HEPML_COFFEA_NANOAOD to their folder"
         )
     return NANOAOD_DIR
 
