@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 import os
 import sys
 from collections.abc import Iterable, Mapping
@@ -72,6 +73,44 @@ def find_analysis(name_or_path: str | os.PathLike) -> Path:
     raise ConfigError(msg)
 
 
+class ConfigDict(dict):
+    """A configuration table: a ``dict`` whose missing keys are a one-line :class:`ConfigError`.
+
+    A processor that reads ``config["cuts"]["min_bjets"]`` from a configuration lacking it gets
+    ``ConfigError: ... has no key 'cuts.min_bjets' ...`` naming the file, instead of a bare
+    ``KeyError`` in the middle of a run. Picklable (it travels to Dask workers).
+    """
+
+    def __init__(self, data: Mapping[str, Any] = (), *, source: str = "", prefix: str = "") -> None:
+        super().__init__()
+        self.source = source
+        self.prefix = prefix
+        for k, v in dict(data).items():
+            self[k] = (
+                ConfigDict(v, source=source, prefix=f"{prefix}{k}.")
+                if isinstance(v, Mapping)
+                else v
+            )
+
+    def __missing__(self, key: str) -> Any:
+        where = f" in {self.source}" if self.source else ""
+        known = ", ".join(sorted(map(str, self))) or "none"
+        msg = (
+            f"The analysis configuration{where} has no key '{self.prefix}{key}' "
+            f"(keys of this table: {known}); add it there."
+        )
+        raise ConfigError(msg)
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_config_dict, (dict(self), self.source, self.prefix))
+
+
+def _rebuild_config_dict(data: dict, source: str, prefix: str) -> ConfigDict:
+    out = ConfigDict(source=source, prefix=prefix)
+    dict.update(out, data)
+    return out
+
+
 @dataclass
 class AnalysisConfig:
     """A loaded analysis configuration.
@@ -106,7 +145,8 @@ class AnalysisConfig:
         return self.get(key)
 
     def to_dict(self) -> dict[str, Any]:
-        return copy.deepcopy(self.data)
+        """A deep copy of the configuration; missing keys raise :class:`ConfigError`."""
+        return ConfigDict(copy.deepcopy(self.data), source=str(self.path / CONFIG_NAME))
 
 
 def load_analysis(name_or_path: str | os.PathLike, overrides: Iterable[str] = ()) -> AnalysisConfig:
@@ -118,6 +158,7 @@ def load_analysis(name_or_path: str | os.PathLike, overrides: Iterable[str] = ()
     except tomllib.TOMLDecodeError as exc:
         msg = f"Cannot parse {file}: {exc}. Fix the TOML syntax there."
         raise ConfigError(msg) from None
+    check_values(data, source=str(file))
     data = apply_overrides(data, overrides, source=str(file))
     return AnalysisConfig(name=data.get("name", folder.name), path=folder, data=data)
 
@@ -165,16 +206,34 @@ def apply_overrides(
     return out
 
 
+def check_values(data: Mapping[str, Any], source: str, prefix: str = "") -> None:
+    """Refuse NaN anywhere in a configuration (a NaN cut silently passes or fails everything)."""
+    for k, v in data.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            check_values(v, source, f"{key}.")
+        elif isinstance(v, float) and math.isnan(v):
+            msg = f"{source}: {key} is NaN; give a number (a NaN cut is never true)."
+            raise ConfigError(msg)
+        elif isinstance(v, list) and any(isinstance(x, float) and math.isnan(x) for x in v):
+            msg = f"{source}: {key} holds a NaN; give numbers."
+            raise ConfigError(msg)
+
+
 def _coerce(key: str, old: Any, new: Any) -> Any:
+    if isinstance(new, float) and math.isnan(new):
+        msg = f"--set {key}: NaN is not a valid value; give a number (a NaN cut is never true)."
+        raise ConfigError(msg)
     if isinstance(old, bool):
         if isinstance(new, bool):
             return new
-    elif (
-        isinstance(old, (int, float))
-        and isinstance(new, (int, float))
-        and not isinstance(new, bool)
-    ):
-        return float(new) if isinstance(old, float) else new
+    elif isinstance(old, int) and isinstance(new, (int, float)) and not isinstance(new, bool):
+        if isinstance(new, float) and not new.is_integer():
+            msg = f"--set {key}: expected an integer (like {old!r}); got {new!r}."
+            raise ConfigError(msg)
+        return int(new)
+    elif isinstance(old, float) and isinstance(new, (int, float)) and not isinstance(new, bool):
+        return float(new)
     elif isinstance(old, str):
         return str(new)
     elif isinstance(old, list) and isinstance(new, list):

@@ -25,8 +25,17 @@ def test_global_options_anywhere(argv: str, quiet: bool, debug: bool) -> None:
 
 def test_quiet_after_subcommand_reaches_the_step(tmp_path, capsys) -> None:
     """`-q` after the subcommand is not refused; the step then fails on the missing fileset."""
-    rc = main(["run", "ttbar_ljets", "--fileset", str(tmp_path / "nope.json"), "--out",
-               str(tmp_path / "o"), "-q"])
+    rc = main(
+        [
+            "run",
+            "ttbar_ljets",
+            "--fileset",
+            str(tmp_path / "nope.json"),
+            "--out",
+            str(tmp_path / "o"),
+            "-q",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2
     assert "nope.json" in err
