@@ -33,3 +33,11 @@ class ConfigError(HepmlError, ValueError):
 
 class ModelError(HepmlError, ValueError):
     """A saved model is tampered with, of the wrong type, or incompatible with the features."""
+
+
+class BadValueError(InputFileError):
+    """An input branch or an output column holds a non-finite or unphysical value (corruption)."""
+
+
+class OutputError(HepmlError, OSError):
+    """An output cannot be written (disk full, a file where a folder is needed, a locked folder)."""
