@@ -1,8 +1,9 @@
-"""Weight-aware evaluation of signal/background classifiers (numpy in, numbers out).
+"""Weight-aware evaluation of classifiers and regressions (numpy in, numbers out).
 
 Every metric accepts per-event weights, negative ones included (NLO MC), and equals the
 scikit-learn / SciPy reference where that reference is defined (unweighted or non-negative
-weights). Nothing here needs coffea.
+weights). Nothing here needs coffea. The score of an estimator is always
+:func:`hepml_coffea.estimators.signal_score`.
 """
 
 from __future__ import annotations
@@ -13,10 +14,30 @@ from hepml_coffea.evaluation.importance import (
     PermutationImportance,
     auc_scorer,
     permutation_importance,
-    signal_score,
 )
-from hepml_coffea.evaluation.learning_curve import LearningCurve, learning_curve
-from hepml_coffea.evaluation.overtraining import effective_sample_size, ks_test, overtraining_report
+from hepml_coffea.evaluation.learning_curve import (
+    LearningCurve,
+    learning_curve,
+    stratified_subsample,
+)
+from hepml_coffea.evaluation.multiclass import (
+    MulticlassEvaluation,
+    evaluate_multiclass,
+    multiclass_confusion_matrix,
+)
+from hepml_coffea.evaluation.overtraining import (
+    KS_ALPHA,
+    effective_sample_size,
+    format_pvalue,
+    ks_test,
+    overtraining_report,
+    overtraining_warnings,
+)
+from hepml_coffea.evaluation.regression import (
+    ResponseResolution,
+    response_resolution,
+    weighted_quantile,
+)
 from hepml_coffea.evaluation.roc import background_rejection_at, roc_auc, roc_curve
 from hepml_coffea.evaluation.significance import (
     SignificanceScan,
@@ -26,8 +47,11 @@ from hepml_coffea.evaluation.significance import (
 )
 
 __all__ = [
+    "KS_ALPHA",
     "LearningCurve",
+    "MulticlassEvaluation",
     "PermutationImportance",
+    "ResponseResolution",
     "SignificanceScan",
     "asimov_significance",
     "auc_scorer",
@@ -36,14 +60,20 @@ __all__ = [
     "confusion_matrix_at",
     "correlation_matrices",
     "effective_sample_size",
+    "evaluate_multiclass",
+    "format_pvalue",
     "ks_test",
     "learning_curve",
+    "multiclass_confusion_matrix",
     "overtraining_report",
+    "overtraining_warnings",
     "permutation_importance",
+    "response_resolution",
     "roc_auc",
     "roc_curve",
     "selection_significance",
-    "signal_score",
     "significance_scan",
+    "stratified_subsample",
     "weighted_corrcoef",
+    "weighted_quantile",
 ]

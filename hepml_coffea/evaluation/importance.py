@@ -2,7 +2,9 @@
 
 Built on :func:`sklearn.inspection.permutation_importance` with a scorer that computes
 :func:`hepml_coffea.evaluation.roc_auc` (negative weights allowed) from the estimator's
-signal probability (``predict_proba(X)[:, 1]``) or, failing that, ``decision_function``.
+signal score, :func:`hepml_coffea.estimators.signal_score` (the one definition of "the score":
+higher = more signal-like, also for the autoencoder, whose ``decision_function`` has the
+opposite sign).
 """
 
 from __future__ import annotations
@@ -13,26 +15,36 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from hepml_coffea.estimators.scores import signal_score
 from hepml_coffea.evaluation.roc import roc_auc
 
-__all__ = ["PermutationImportance", "auc_scorer", "permutation_importance", "signal_score"]
-
-
-def signal_score(estimator: Any, X: Any) -> NDArray[np.float64]:
-    """Signal-likeness score of a fitted binary classifier, shape (n_samples,)."""
-    if hasattr(estimator, "predict_proba"):
-        proba = np.asarray(estimator.predict_proba(X))
-        return proba[:, -1] if proba.ndim == 2 else proba
-    if hasattr(estimator, "decision_function"):
-        return np.asarray(estimator.decision_function(X)).ravel()
-    msg = f"{type(estimator).__name__} has neither predict_proba nor decision_function; give a classifier."
-    raise TypeError(msg)
+__all__ = ["PermutationImportance", "auc_scorer", "permutation_importance"]
 
 
 def auc_scorer(
     estimator: Any, X: Any, y: ArrayLike, sample_weight: ArrayLike | None = None
 ) -> float:
-    """Scikit-learn scorer ``(estimator, X, y, sample_weight) -> weighted AUC``."""
+    """Scikit-learn scorer ``(estimator, X, y, sample_weight) -> weighted ROC AUC``.
+
+    Unlike ``scoring="roc_auc"``, whose :func:`sklearn.metrics.roc_auc_score` gives NaN (or an
+    error) when event weights are negative, this uses :func:`hepml_coffea.evaluation.roc_auc`
+    (negative weights allowed, only the class totals must be positive) on
+    :func:`hepml_coffea.estimators.signal_score`. Use it as ``scoring=auc_scorer`` in
+    ``GridSearchCV``, ``cross_val_score`` or ``permutation_importance``; weights reach it
+    through ``fit(X, y, sample_weight=w)`` with metadata routing (see ``docs/evaluation_and_plots.md``).
+
+    Parameters
+    ----------
+    estimator : fitted classifier or anomaly detector
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+        1 signal, 0 background.
+    sample_weight : array-like of shape (n_samples,), optional
+
+    Returns
+    -------
+    float
+    """
     return roc_auc(y, signal_score(estimator, X), sample_weight)
 
 
@@ -71,8 +83,8 @@ def permutation_importance(
 
     Parameters
     ----------
-    estimator : fitted binary classifier
-        With ``predict_proba`` or ``decision_function``.
+    estimator : fitted binary classifier or anomaly detector
+        Scored with :func:`hepml_coffea.estimators.signal_score`.
     X : array-like of shape (n_samples, n_features)
         Held-out features (a DataFrame keeps its column names).
     y : array-like of shape (n_samples,)

@@ -2,7 +2,8 @@
 
 Done by hand with :func:`sklearn.base.clone` because scikit-learn's ``learning_curve`` only
 passes sample weights to the scorer through metadata routing. For each of ``cv`` stratified
-folds, the estimator is refit on growing random subsets of the training part with their
+folds, the estimator is refit on growing *stratified random* subsets of the training part
+(each class in its proportion of the fold, never the first rows in dataset order) with their
 weights, and the weighted AUC is measured on that subset and on the held-out fold.
 """
 
@@ -16,10 +17,10 @@ from numpy.typing import ArrayLike, NDArray
 from tqdm.auto import tqdm
 
 from hepml_coffea.evaluation._checks import check_binary, check_weight
-from hepml_coffea.evaluation.importance import signal_score
+from hepml_coffea.estimators.scores import signal_score
 from hepml_coffea.evaluation.roc import roc_auc
 
-__all__ = ["LearningCurve", "learning_curve"]
+__all__ = ["LearningCurve", "learning_curve", "stratified_subsample"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,50 @@ class LearningCurve:
             "train_auc": self.train_auc.tolist(),
             "validation_auc": self.validation_auc.tolist(),
         }
+
+
+def stratified_subsample(
+    y: ArrayLike, n: int, random_state: int | np.random.Generator | None = 0
+) -> NDArray[np.int64]:
+    """Indices of a random subsample of ``n`` rows with each class in its proportion.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Class labels (any hashable values).
+    n : int
+        Rows to keep; all rows (shuffled) if ``n >= n_samples``.
+    random_state : int, Generator or None, default 0
+
+    Returns
+    -------
+    ndarray of int of shape (min(n, n_samples),)
+        Sorted row indices. Class ``c`` gets ``round(n * n_c / n_samples)`` rows (largest
+        remainders adjusted so that the total is ``n``), at least one row of each class when
+        ``n`` allows.
+    """
+    yy = np.asarray(y)
+    total = yy.shape[0]
+    rng = np.random.default_rng(random_state)
+    if n >= total:
+        return np.arange(total)
+    classes, inverse, counts = np.unique(yy, return_inverse=True, return_counts=True)
+    exact = n * counts / total
+    take = np.floor(exact).astype(np.int64)
+    if n >= len(classes):
+        take = np.maximum(take, 1)
+    order = np.argsort(-(exact - take), kind="stable")
+    i = 0
+    while take.sum() < n:
+        c = order[i % len(order)]
+        if take[c] < counts[c]:
+            take[c] += 1
+        i += 1
+    while take.sum() > n:
+        c = int(np.argmax(take))
+        take[c] -= 1
+    rows = [rng.choice(np.flatnonzero(inverse == c), k, replace=False) for c, k in enumerate(take)]
+    return np.sort(np.concatenate(rows))
 
 
 def _take(X: Any, idx: NDArray) -> Any:
@@ -105,9 +150,8 @@ def learning_curve(
     val_auc = np.full((len(counts), cv), np.nan)
     bar = tqdm(total=len(counts) * cv, disable=not progress, desc="learning curve")
     for k, (tr, va) in enumerate(folds):
-        tr = rng.permutation(tr)
         for i, n in enumerate(counts):
-            sub = tr[:n]
+            sub = tr[stratified_subsample(yy[tr], int(n), rng)]
             if np.unique(yy[sub]).size < 2:
                 bar.update()
                 continue  # too small to hold both classes: leave NaN

@@ -22,7 +22,17 @@ from scipy import stats
 
 from hepml_coffea.evaluation._checks import as_1d, check_binary, check_weight
 
-__all__ = ["effective_sample_size", "ks_test", "overtraining_report"]
+__all__ = [
+    "KS_ALPHA",
+    "effective_sample_size",
+    "format_pvalue",
+    "ks_test",
+    "overtraining_report",
+    "overtraining_warnings",
+]
+
+#: p-values below this flag a train/test difference (a warning in the report).
+KS_ALPHA = 0.05
 
 
 def effective_sample_size(weight: ArrayLike) -> float:
@@ -130,3 +140,41 @@ def overtraining_report(
             "n_eff_test": effective_sample_size(wv[mv]),
         }
     return report
+
+
+def format_pvalue(p: float) -> str:
+    """A p-value in scientific notation with 2 significant digits (``1.7e-09``, ``5.0e-01``).
+
+    Fixed-point formatting hides strong overtraining: 1.7e-9 printed with ``.3f`` is "0.000".
+    """
+    return f"{p:.1e}" if np.isfinite(p) else "nan"
+
+
+def overtraining_warnings(
+    report: dict[str, dict[str, float]], model: str = "model", alpha: float = KS_ALPHA
+) -> list[str]:
+    """One warning line per class whose KS p-value is below ``alpha``.
+
+    Parameters
+    ----------
+    report : dict
+        From :func:`overtraining_report`.
+    model : str
+        Name used in the message.
+    alpha : float, default 0.05
+
+    Returns
+    -------
+    list of str
+        E.g. ``"WARNING bdt: KS test train vs test of background p = 1.7e-09 < 0.05: ..."``.
+    """
+    out = []
+    for cls, r in report.items():
+        p = r["pvalue"]
+        if np.isfinite(p) and p < alpha:
+            out.append(
+                f"WARNING {model}: KS test train vs test of {cls} p = {format_pvalue(p)} < {alpha:g}: "
+                "the scores differ between training and test events (overtraining?); compare "
+                "the overtraining plot, use fewer/shallower trees or more events."
+            )
+    return out

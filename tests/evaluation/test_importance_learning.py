@@ -74,3 +74,84 @@ def test_learning_curve_bad_sizes(data):
     X, y, w = data
     with pytest.raises(ValueError, match="train_sizes"):
         learning_curve(LogisticRegression(), X, y, w, train_sizes=[1.5], cv=2)
+
+
+def test_learning_curve_subsets_are_stratified_random(data):
+    """Rows sorted by class (all background first): each subset still holds both classes in
+    their proportion, and is not the first rows."""
+    X, y, w = data
+    order = np.argsort(y, kind="stable")
+    Xs, ys, ws = X.iloc[order].reset_index(drop=True), y[order], w[order]
+    seen = []
+
+    class Spy(LogisticRegression):
+        def fit(self, X, y, sample_weight=None):
+            seen.append((np.asarray(y).copy(), X.index.to_numpy().copy()))
+            return super().fit(X, y, sample_weight=sample_weight)
+
+    learning_curve(Spy(), Xs, ys, ws, train_sizes=[0.1, 0.5], cv=2, random_state=0)
+    frac = ys.mean()
+    for yy, idx in seen:
+        assert abs(yy.mean() - frac) <= 1.0 / len(yy) + 1e-12
+        assert not np.array_equal(np.sort(idx), np.arange(len(idx)))
+
+
+def test_stratified_subsample_exact_proportions():
+    from hepml_coffea.evaluation import stratified_subsample
+
+    y = np.array([0] * 700 + [1] * 200 + [2] * 100)
+    idx = stratified_subsample(y, 100, random_state=1)
+    assert len(idx) == 100 and len(np.unique(idx)) == 100
+    assert np.bincount(y[idx]).tolist() == [70, 20, 10]
+    assert not np.array_equal(idx, np.arange(100))
+    rare = stratified_subsample(np.array([0] * 999 + [1]), 10)
+    assert (np.array([0] * 999 + [1])[rare] == 1).sum() == 1  # every class kept
+    assert len(stratified_subsample(y, 5000)) == 1000
+
+
+def test_importance_of_anomaly_detector_uses_signal_score():
+    """An outlier detector (sklearn convention: decision_function/score_samples higher = normal)
+    must be scored as anomalous = signal: baseline AUC well above 0.5, not inverted."""
+    from sklearn.ensemble import IsolationForest
+
+    from hepml_coffea.estimators import signal_score
+
+    rng = np.random.default_rng(4)
+    bkg = rng.normal(0, 1, (3000, 2))
+    sig = rng.normal(0, 1, (600, 2)) * [4.0, 1.0]  # anomalous in feature 0 only
+    X = np.vstack([bkg, sig])
+    y = np.r_[np.zeros(3000), np.ones(600)].astype(int)
+    det = IsolationForest(random_state=0).fit(bkg)
+    imp = permutation_importance(det, X, y, n_repeats=3, feature_names=["wide", "same"])
+    assert imp.baseline_auc == pytest.approx(roc_auc_score(y, signal_score(det, X)), rel=1e-12)
+    assert imp.baseline_auc > 0.7
+    assert imp.feature_names[0] == "wide" and imp.importances_mean[0] > 0.1
+
+
+def test_auc_scorer_in_grid_search_with_negative_weights(data):
+    """README example: GridSearchCV(scoring="roc_auc") gives NaN with negative weights;
+    scoring=auc_scorer gives the weighted AUC of each fold, recomputed here by hand."""
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    from hepml_coffea.estimators import BDTClassifier
+    from hepml_coffea.evaluation import auc_scorer
+
+    X, y, w = data
+    w = w.copy()
+    w[::9] *= -1
+    est = BDTClassifier(negative_weights="abs", class_weight="balanced", n_estimators=15)
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    grid = GridSearchCV(est, {"max_depth": [2, 3]}, scoring=auc_scorer, cv=cv)
+    grid.fit(X, y, sample_weight=w)
+    scores = grid.cv_results_["mean_test_score"]
+    assert np.all(np.isfinite(scores))
+    # fold by fold, for max_depth=2, with the pairwise definition of the weighted AUC
+    ref = []
+    for tr, va in cv.split(X, y):
+        m = clone(est).set_params(max_depth=2).fit(X.iloc[tr], y[tr], sample_weight=w[tr])
+        s = m.predict_proba(X.iloc[va])[:, 1]
+        yy, ww = y[va], w[va]
+        ss, ws_, sb, wb = s[yy == 1], ww[yy == 1], s[yy == 0], ww[yy == 0]
+        gt = (ss[:, None] > sb[None, :]) + 0.5 * (ss[:, None] == sb[None, :])
+        ref.append(ws_ @ gt @ wb / (ws_.sum() * wb.sum()))
+    assert scores[0] == pytest.approx(np.mean(ref), rel=1e-9)
