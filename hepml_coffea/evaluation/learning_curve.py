@@ -16,8 +16,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from tqdm.auto import tqdm
 
-from hepml_coffea.evaluation._checks import check_binary, check_weight
 from hepml_coffea.estimators.scores import signal_score
+from hepml_coffea.evaluation._checks import check_binary, check_weight
 from hepml_coffea.evaluation.roc import roc_auc
 
 __all__ = ["LearningCurve", "learning_curve", "stratified_subsample"]

@@ -146,7 +146,9 @@ def response_resolution(
             sel = inside & (b == i)
             if not sel.any():
                 continue
-            q16, q50, q84 = weighted_quantile(r[sel], [0.16, 0.5, 0.84], None if w is None else w[sel])
+            q16, q50, q84 = weighted_quantile(
+                r[sel], [0.16, 0.5, 0.84], None if w is None else w[sel]
+            )
             med[i], res[i] = q50, 0.5 * (q84 - q16)
         response[name], resolution[name] = med, res
     return ResponseResolution(e, response, resolution, counts)

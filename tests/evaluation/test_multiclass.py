@@ -31,9 +31,7 @@ def test_equals_sklearn(three_classes, weighted):
     pred = classes[np.argmax(proba, axis=1)]
     ref_cm = metrics.confusion_matrix(y, pred, labels=classes, sample_weight=w)
     np.testing.assert_allclose(ev.confusion, ref_cm, rtol=1e-12)
-    np.testing.assert_allclose(
-        multiclass_confusion_matrix(y, pred, classes, w), ref_cm, rtol=1e-12
-    )
+    np.testing.assert_allclose(multiclass_confusion_matrix(y, pred, classes, w), ref_cm, rtol=1e-12)
     p, r, f, s = metrics.precision_recall_fscore_support(y, pred, labels=classes, sample_weight=w)
     np.testing.assert_allclose(ev.precision, p, rtol=1e-12)
     np.testing.assert_allclose(ev.recall, r, rtol=1e-12)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -30,7 +32,7 @@ def test_response_resolution_by_hand():
     after = true * rng.normal(1.0, 0.10, n)
     edges = [20, 50, 100, 200]
     rr = response_resolution(true, {"before": before, "after": after}, edges)
-    for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
         sel = (true >= lo) & (true < hi)
         assert rr.counts[i] == sel.sum()
         for name, est in (("before", before), ("after", after)):
