@@ -106,6 +106,10 @@ class FeatureSpec:
         if version != SPEC_VERSION:
             msg = f"Feature spec version {version!r} is not supported; this hepml-coffea reads version {SPEC_VERSION}."
             raise ConfigError(msg)
+        dtype = data.get("dtype", "float32")
+        if dtype != "float32":
+            msg = f"Feature spec dtype {dtype!r} is not supported; feature tables are 'float32'."
+            raise ConfigError(msg)
         items = data.get("features", [])
         names = tuple(it["name"] if isinstance(it, Mapping) else it for it in items)
         pads = {it["name"]: it["pad"] for it in items if isinstance(it, Mapping) and "pad" in it}
@@ -127,17 +131,36 @@ class FeatureSpec:
         return cls(tuple(features))
 
     def check_compatible(self, other: FeatureSpec, what: str = "the model") -> None:
-        """Raise :class:`ModelError` unless ``other`` has the same names, order and pads."""
-        if self.names != other.names or self.pads != other.pads:
-            missing = [n for n in other.names if n not in self.names]
-            extra = [n for n in self.names if n not in other.names]
-            detail = (
-                f"missing {missing}, unexpected {extra}"
-                if missing or extra
-                else "same names but different order or pad values"
-            )
+        """Raise :class:`ModelError` unless ``other`` has the same names, order, pads and dtype.
+
+        ``self`` is the spec the features are computed with (the analysis'), ``other`` the one
+        ``what`` (e.g. a model) was trained on. The one-line message names the first difference:
+        features missing or unexpected, a feature at another position, or another pad value.
+        """
+        detail = self._difference(other, what)
+        if detail:
             msg = (
-                f"The features do not match those {what} was trained on ({detail}); "
-                f"use the analysis configuration the model was trained with."
+                f"The feature spec of {what} differs from the analysis' ({detail}); apply it with "
+                "the analysis configuration (features, pads) it was trained with, or re-train it."
             )
             raise ModelError(msg)
+
+    def _difference(self, other: FeatureSpec, what: str) -> str:
+        """A short description of the first difference to ``other`` ("" when equal)."""
+        missing = [n for n in other.names if n not in self.names]
+        extra = [n for n in self.names if n not in other.names]
+        if missing or extra:
+            return f"missing {missing}, unexpected {extra}"
+        for i, (mine, theirs) in enumerate(zip(self.names, other.names, strict=True)):
+            if mine != theirs:
+                return (
+                    f"different order: feature {i} is {theirs!r} in {what} but {mine!r} in the "
+                    "analysis"
+                )
+        for n in self.names:
+            if self.pads[n] != other.pads[n]:
+                return (
+                    f"different pad values: {n!r} pads with {other.pads[n]!r} in {what} but "
+                    f"{self.pads[n]!r} in the analysis"
+                )
+        return ""

@@ -1,119 +1,155 @@
 """Scoring events with saved models inside processors: lazy, once per worker process, batched.
 
 A :class:`ModelScorer` is what a processor holds for each attached model. It pickles as a few
-strings (the model folder and what its card says), never as a model: the model is created lazily
-on first use in each worker process, through coffea's
-:class:`~coffea.ml_tools.helper.nonserializable_attribute`, and kept in a per-process cache so that
-the many processor copies a worker unpickles (one per chunk) share one loaded model.
-:class:`~coffea.ml_tools.helper.numpy_call_wrapper` does the awkward → numpy conversion around one
-batched ``predict_proba`` call per chunk.
+strings and numbers (the model folder, what its card says, the score cut), never as a model: the
+model is loaded lazily on first use in each worker process (coffea's ``nonserializable_attribute``
+idea) and kept in a per-process cache, so that the many processor copies a worker unpickles (one
+per chunk) share one loaded model. Scoring takes the plain float32 feature table of a chunk
+(numpy, shape (n_events, n_features)) and makes one batched call per chunk through
+:func:`hepml_coffea.estimators.signal_score` / :func:`~hepml_coffea.estimators.class_scores`.
 
-``import coffea.ml_tools`` imports TensorFlow (its ``tf_wrapper``), which costs seconds per worker.
-The two helper classes live in ``coffea/ml_tools/helper.py``, which needs only numpy and awkward, so
-that file is loaded on its own (see :func:`_coffea_ml_helper`) and runs with only BDTs never import
-TensorFlow.
+The scorer interface that processors use (``processing/base.py``)::
+
+    scorer.name           # "bdt": the model folder's name
+    scorer.feature_spec   # the card's feature spec (dict); scorer.spec: the FeatureSpec
+    scorer.class_names    # None: one score per event; else one name per class (multi-class)
+    scorer.columns        # ["score_bdt"] or ["score_bdt_ttbar", "score_bdt_wjets", ...]
+    scorer.signal_column  # the column compared with scorer.score_cut
+    scorer.score_cut      # float, resolved by the workflow (``apply``)
+    scorer.score(X, event=None)          # (n,) signal score, or (n, n_classes) class scores
+    scorer.score_columns(X, event=None)  # {column: (n,) float64}, one per entry of columns
+
+Scorers are built by :func:`hepml_coffea.workflows.apply.make_scorers`, which checks each card's
+feature spec against the analysis' and resolves the score cut before any event is read.
 
 Model files reach Dask workers that do not share the client's file system by
-:func:`upload_models` (a Dask worker plugin per model folder); on a worker a
-scorer looks for its folder at the original path first, then in the worker's local directory.
+:func:`upload_models` (a Dask worker plugin per model folder); on a worker a scorer looks for its
+folder at the original path first, then in the worker's local directory.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
+from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-import awkward as ak
 import numpy as np
 
 from hepml_coffea.errors import ModelError
+from hepml_coffea.features.spec import FeatureSpec
+
+__all__ = ["ModelScorer", "upload_models"]
 
 _MODEL_CACHE: dict[tuple[str, str], Any] = {}
 
 
-def _coffea_ml_helper() -> ModuleType:
-    """``coffea/ml_tools/helper.py`` imported on its own, without the TensorFlow-importing package."""
-    name = "hepml_coffea._coffea_ml_helper"
-    if name in sys.modules:
-        return sys.modules[name]
-    if "coffea.ml_tools.helper" in sys.modules:  # already imported by the user: reuse it
-        return sys.modules["coffea.ml_tools.helper"]
-    spec = importlib.util.find_spec("coffea")
-    assert spec is not None and spec.submodule_search_locations
-    path = Path(next(iter(spec.submodule_search_locations))) / "ml_tools" / "helper.py"
-    mspec = importlib.util.spec_from_file_location(name, path)
-    assert mspec is not None and mspec.loader is not None
-    module = importlib.util.module_from_spec(mspec)
-    sys.modules[name] = module
-    mspec.loader.exec_module(module)
-    return module
-
-
-_helper = _coffea_ml_helper()
-
-
-class ModelScorer(_helper.nonserializable_attribute, _helper.numpy_call_wrapper):
+class ModelScorer:
     """Score events with one saved model; picklable, loads the model lazily once per process.
 
     The model card is read (and every file's SHA-256 checked) on construction, on the client, so a
-    tampered model or a feature mismatch fails before any event is read.
+    tampered model fails before any event is read.
 
     Parameters
     ----------
     model_dir : str or path-like
         Folder written by ``save`` of an estimator (``model_card.json`` + model files).
+    score_cut : float
+        Events whose signal score (column :attr:`signal_column`) is ≥ this fill the after-cut
+        histograms; resolved by the workflow (``apply``).
     name : str, optional
-        Name used for the score (``score_<name>``); defaults to the folder name.
-    score_cut : float, optional
-        Events with score ≥ this fill the after-cut histograms. Default: the optimal cut that
-        ``train`` recorded in ``training.json``, else 0.5.
+        Name used for the score columns (``score_<name>``); defaults to the folder name.
+    class_names : sequence of str, optional
+        For a multi-class model: one name per column of its class probabilities (in the order of
+        its ``classes_``); the scores are then ``score_<name>_<class>``. ``None``: one score.
+    signal_index : int
+        The class of ``class_names`` that is the signal (its column is cut on).
 
     Raises
     ------
     ModelError
-        The card has no feature spec, or its feature names and order differ from the spec's.
+        The card has no feature spec, its feature names differ from the spec's, it holds a
+        regressor, or ``class_names`` do not match the model's classes.
     """
 
     def __init__(
-        self, model_dir: str | os.PathLike, name: str | None = None, score_cut: float | None = None
-    ):
+        self,
+        model_dir: str | os.PathLike,
+        score_cut: float,
+        *,
+        name: str | None = None,
+        class_names: Sequence[str] | None = None,
+        signal_index: int = 0,
+    ) -> None:
         from hepml_coffea.estimators import read_card
-        from hepml_coffea.features import FeatureSpec
 
         folder, card = read_card(model_dir)
         self.model_dir = str(Path(folder).resolve())
         self.name = name or Path(self.model_dir).name
         self.card_digest = json.dumps(card.get("files", {}), sort_keys=True)
+        self.estimator = str(card.get("estimator"))
         self.feature_names: list[str] = list(card.get("feature_names") or [])
         self.feature_spec: dict | None = card.get("feature_spec")
         self.folds: dict | None = card.get("folds")
-        self.estimator = str(card.get("estimator"))
+        if self.estimator.endswith("Regressor"):
+            msg = (
+                f"Model {self.model_dir} is a {self.estimator}; apply attaches classifiers and "
+                "anomaly detectors (one score per event), not regressors."
+            )
+            raise ModelError(msg)
         if not self.feature_spec:
             msg = (
-                f"Model {self.model_dir} stores no feature spec in its card; apply needs it to compute "
-                "the features. Train it with `hepml-coffea train` or save(path, feature_spec=spec.to_dict())."
+                f"Model {self.model_dir} stores no feature spec in its card; apply needs it to "
+                "compute the features. Train it with `hepml-coffea train` or save(path, "
+                "feature_spec=spec.to_dict())."
             )
             raise ModelError(msg)
-        spec_names = list(FeatureSpec.from_dict(self.feature_spec).names)
-        if spec_names != self.feature_names:
+        self.spec = FeatureSpec.from_dict(self.feature_spec)
+        if list(self.spec.names) != self.feature_names:
             msg = (
-                f"Model {self.model_dir}: its feature spec lists {spec_names} but the estimator was "
-                f"fitted on {self.feature_names}; names and order must be equal. Re-train the model."
+                f"Model {self.model_dir}: its feature spec lists {list(self.spec.names)} but the "
+                f"estimator was fitted on {self.feature_names}; names and order must be equal. "
+                "Re-train the model."
             )
             raise ModelError(msg)
-        if score_cut is None:
-            training = Path(self.model_dir) / "training.json"
-            info = json.loads(training.read_text()) if training.is_file() else {}
-            score_cut = (info.get("selection") or {}).get("optimal_cut")
-        self.score_cut = 0.5 if score_cut is None else float(score_cut)
-        _helper.nonserializable_attribute.__init__(self, ["model"])
+        self.class_names = None if class_names is None else [str(c) for c in class_names]
+        n_classes = len((card.get("classes") or {}).get("values") or [])
+        if self.class_names is not None and len(self.class_names) != n_classes:
+            msg = (
+                f"Model {self.model_dir} has {n_classes} classes but {len(self.class_names)} "
+                f"class names were given ({self.class_names})."
+            )
+            raise ModelError(msg)
+        if self.class_names is not None and not 0 <= signal_index < len(self.class_names):
+            msg = f"signal_index {signal_index} is not a class of {self.class_names}."
+            raise ModelError(msg)
+        self.signal_index = int(signal_index)
+        self.score_cut = float(score_cut)
+        self._model: Any = None
 
-    # -- lazy model -----------------------------------------------------------------
+    # -- pickling: never the model ---------------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_model"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    # -- the lazy model --------------------------------------------------------------------
+    @property
+    def model(self) -> Any:
+        """The loaded estimator: loaded on first use, once per process (shared cache)."""
+        if self._model is None:
+            key = (self.model_dir, self.card_digest)
+            if key not in _MODEL_CACHE:
+                from hepml_coffea.estimators import load
+
+                _MODEL_CACHE[key] = load(self._resolve_dir())
+            self._model = _MODEL_CACHE[key]
+        return self._model
+
     def _resolve_dir(self) -> str:
         if Path(self.model_dir).is_dir():
             return self.model_dir
@@ -127,54 +163,69 @@ class ModelScorer(_helper.nonserializable_attribute, _helper.numpy_call_wrapper)
             pass
         msg = (
             f"Model folder {self.model_dir} is not reachable on this worker; run through "
-            "`hepml-coffea apply` (which uploads models to Dask workers) or put it on a shared file system."
+            "`hepml-coffea apply` (which uploads models to Dask workers) or put it on a shared "
+            "file system."
         )
         raise ModelError(msg)
 
-    def _create_model(self) -> Any:
-        key = (self.model_dir, self.card_digest)
-        if key not in _MODEL_CACHE:
-            from hepml_coffea.estimators import load
+    # -- scoring ---------------------------------------------------------------------------
+    @property
+    def columns(self) -> list[str]:
+        """The score column names, in the order of :meth:`score`'s columns."""
+        if self.class_names is None:
+            return [f"score_{self.name}"]
+        return [f"score_{self.name}_{c}" for c in self.class_names]
 
-            _MODEL_CACHE[key] = load(self._resolve_dir())
-        return _MODEL_CACHE[key]
+    @property
+    def signal_column(self) -> str:
+        """The column holding the signal score (the one :attr:`score_cut` applies to)."""
+        return self.columns[self.signal_index if self.class_names is not None else 0]
 
-    # -- numpy_call_wrapper ---------------------------------------------------------
-    def prepare_awkward(self, features: ak.Array, event: ak.Array | None = None) -> tuple:
-        return (features,), ({} if event is None else {"event": event})
+    def score(self, X: np.ndarray, event: np.ndarray | None = None) -> np.ndarray:
+        """Score a feature table in one batched call.
 
-    def validate_numpy_input(self, X: np.ndarray, event: np.ndarray | None = None) -> None:
+        Parameters
+        ----------
+        X : ndarray of shape (n_events, n_features)
+            The float32 feature table computed with :attr:`spec`.
+        event : ndarray of shape (n_events,), optional
+            Event numbers: k-fold models score each event with the fold that did not train on it.
+
+        Returns
+        -------
+        ndarray of float64
+            Shape (n_events,): the signal score (higher = more signal-like); for a multi-class
+            model shape (n_events, n_classes): the class probabilities.
+        """
+        import pandas as pd
+
+        from hepml_coffea.estimators import class_scores, signal_score
+
+        X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != len(self.feature_names):
             msg = (
                 f"Model {self.name!r} expects {len(self.feature_names)} features "
                 f"{self.feature_names}; got an array of shape {X.shape}."
             )
             raise ModelError(msg)
-
-    def numpy_call(self, X: np.ndarray, event: np.ndarray | None = None) -> np.ndarray:
         if len(X) == 0:
-            return np.zeros(0, dtype=np.float64)
-        import pandas as pd
+            shape = (0,) if self.class_names is None else (0, len(self.class_names))
+            return np.zeros(shape, dtype=np.float64)
+        # a view with the column names the estimator was fitted with (no copy of the data)
+        frame = pd.DataFrame(X, columns=self.feature_names, copy=False)
+        ev = None if event is None or not self.folds else np.asarray(event)
+        if self.class_names is None:
+            return signal_score(self.model, frame, event=ev)
+        return class_scores(self.model, frame, event=ev)
 
-        model = self.model
-        X = pd.DataFrame(X, columns=self.feature_names, copy=False)  # names checked by the model
-        if not hasattr(model, "predict_proba"):  # anomaly detector: reconstruction error
-            return -np.asarray(model.score_samples(X), dtype=np.float64)
-        if self.folds and event is not None:
-            proba = model.predict_proba(X, event=np.asarray(event))
-        else:
-            proba = model.predict_proba(X)
-        return np.asarray(proba)[:, -1].astype(np.float64)
-
-    def score(self, X: np.ndarray, event: np.ndarray | None = None) -> np.ndarray:
-        """Signal probability for each row of ``X`` (shape (n_events, n_features)), batched."""
-        X = np.ascontiguousarray(X, dtype=np.float32)
-        if event is not None:
-            return np.asarray(self(ak.Array(X), event=ak.Array(np.asarray(event))))
-        return np.asarray(self(ak.Array(X)))
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call_awkward(*args, **kwargs)
+    def score_columns(
+        self, X: np.ndarray, event: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """:meth:`score` as ``{column: (n_events,) float64}``, one entry per :attr:`columns`."""
+        s = self.score(X, event=event)
+        if s.ndim == 1:
+            return {self.columns[0]: s}
+        return {c: np.ascontiguousarray(s[:, i]) for i, c in enumerate(self.columns)}
 
 
 def upload_models(client: Any, model_dirs: list[str]) -> None:

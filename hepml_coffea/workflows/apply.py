@@ -1,33 +1,48 @@
 """The ``apply`` step: an analysis' processor with trained models attached.
 
-For every event passing the selection, each model scores the features computed with the feature
-spec stored in its model card (names and order checked when the card is read). A k-fold model
-scores each event with the fold model that did not train on it (``event % k``). Models are loaded
-lazily once per worker process (:class:`~hepml_coffea.processing.inference.ModelScorer`) and
-never pickled into the task graph; on Dask their folders are uploaded to the workers.
+Before any event is read, :func:`make_scorers` checks each model against the analysis:
 
-Outputs in ``DIR``, besides those of ``run`` (``cutflow.json``, ``features/``, ``run.json``,
-``report.json``):
+- the analysis must compute a feature table (a ``features`` list in its configuration);
+- the model card's feature spec (names, order, pad values, dtype) must equal the analysis' —
+  :meth:`~hepml_coffea.features.FeatureSpec.check_compatible`; a swapped or re-padded spec is
+  refused with one line;
+- the score cut is resolved here and passed to the processor as a number: ``apply.score_cut``
+  from the configuration when it is ≥ 0, else the optimal cut that ``train`` recorded in the
+  model's ``training.json`` — only when that file is covered by the model card's SHA-256 hashes.
+  A model without a hash-checked ``training.json`` (e.g. wrapped with ``from_xgboost``) is
+  refused unless ``--set apply.score_cut=VALUE`` is given;
+- a multi-class model (``train --multiclass``) gets its class names from ``training.json`` and
+  writes one score per class, ``score_<model>_<class>``; its cut applies to the signal class.
 
-- ``histograms.root``: also ``DATASET/score_<model>`` and every feature after the model's score
-  cut, ``DATASET/<feature>__<model>``; the cut is ``apply.score_cut`` from the configuration when
-  it is ≥ 0, else each model's optimal cut recorded by ``train``;
-- ``friends/DATASET/<input file stem>_friend.root``: one friend TTree ``Friends`` per input file,
-  with ``run``, ``luminosityBlock``, ``event``, ``entry`` (the event's entry in the input file) and
-  ``score_<model>`` for the selected events. In ROOT:
-  ``friend->BuildIndex("run", "event"); events->AddFriend(friend)``.
+A k-fold model scores each event with the fold model that did not train on it (``event % k``).
+Models are loaded lazily once per worker process
+(:class:`~hepml_coffea.processing.inference.ModelScorer`) and never pickled into the task graph;
+on Dask their folders are uploaded to the workers.
+
+Outputs in ``DIR``, besides those of ``run``: the score columns in the tables, score histograms
+and the features after each model's score cut in ``histograms.root``, and
+``friends/DATASET/<input file stem>_friend.root``: one friend TTree ``Friends`` per input file,
+with ``run``, ``luminosityBlock``, ``event``, ``entry`` (the event's entry in the input file) and
+the score columns, for the selected events. Friend trees of an earlier ``apply`` into the same
+folder are removed first. In ROOT:
+``friend->BuildIndex("run", "event"); events->AddFriend(friend)``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-__all__ = ["apply_models", "write_friend_trees"]
+from hepml_coffea.errors import ConfigError, ModelError
+from hepml_coffea.features.spec import FeatureSpec
+
+__all__ = ["apply_models", "make_scorers", "resolve_score_cut", "write_friend_trees"]
 
 
 def apply_models(
@@ -35,7 +50,7 @@ def apply_models(
     fileset: str | os.PathLike | dict,
     model_dirs: Sequence[str | os.PathLike],
     out: str | os.PathLike,
-    **kwargs,
+    **kwargs: Any,
 ) -> str:
     """Run ``analysis`` over ``fileset`` with the models in ``model_dirs`` attached.
 
@@ -49,17 +64,119 @@ def apply_models(
     Returns
     -------
     str
-        The run summary plus the friend trees written.
+        The run summary, the score cut used per model, and the friend trees written.
     """
     from hepml_coffea.workflows.run import run_analysis
 
+    if not model_dirs:
+        msg = "apply needs at least one model folder (--model DIR); to run without one use `run`."
+        raise ConfigError(msg)
     summary = run_analysis(analysis, fileset, out, models=list(model_dirs), **kwargs)
     friends = write_friend_trees(out)
-    return f"{summary}; {len(friends)} friend tree(s) in {Path(out) / 'friends'}/"
+    return f"{summary}; {_cuts_used(analysis, model_dirs, kwargs)}; {len(friends)} friend tree(s) in {Path(out) / 'friends'}/"
+
+
+def _cuts_used(analysis: Any, model_dirs: Sequence[Any], kwargs: dict[str, Any]) -> str:
+    """``score cuts: bdt >= 0.62 (training.json), ...``, as :func:`make_scorers` resolved them."""
+    from hepml_coffea.config import load_analysis
+
+    cfg = load_analysis(analysis, overrides=list(kwargs.get("overrides", ())))
+    configured = float(cfg.get("apply.score_cut", -1.0))
+    parts = []
+    for d in model_dirs:
+        cut, source = resolve_score_cut(d, configured)
+        parts.append(f"{Path(d).name} >= {cut:.4g} ({source})")
+    return "score cuts: " + ", ".join(parts)
+
+
+def resolve_score_cut(model_dir: str | os.PathLike, configured: float) -> tuple[float, str]:
+    """The score cut of a model: ``(cut, where it comes from)``.
+
+    Parameters
+    ----------
+    model_dir : path
+        The model folder.
+    configured : float
+        ``apply.score_cut`` of the configuration; used when ≥ 0.
+
+    Raises
+    ------
+    ModelError
+        ``configured < 0`` and the model has no ``training.json`` covered by its card's hashes.
+    """
+    from hepml_coffea.workflows.train import read_training_info
+
+    if configured >= 0:
+        return float(configured), "apply.score_cut"
+    info = read_training_info(model_dir)
+    cut = None if info is None else (info.get("selection") or {}).get("optimal_cut")
+    if cut is None:
+        msg = (
+            f"Model {model_dir} has no hash-checked training.json with an optimal score cut "
+            "(only `hepml-coffea train` writes one); give the cut with --set apply.score_cut=VALUE."
+        )
+        raise ModelError(msg)
+    return float(cut), "training.json"
+
+
+def make_scorers(model_dirs: Sequence[str | os.PathLike], cfg: Any) -> list:
+    """One :class:`~hepml_coffea.processing.inference.ModelScorer` per model folder, checked.
+
+    Parameters
+    ----------
+    model_dirs : sequence of path
+    cfg : AnalysisConfig
+        The loaded analysis configuration (``features``, ``apply.score_cut``).
+
+    Raises
+    ------
+    ModelError
+        The analysis computes no features, a model's feature spec differs from the analysis',
+        or its score cut cannot be resolved (see :func:`resolve_score_cut`).
+    ConfigError
+        Two model folders with the same name.
+    """
+    from hepml_coffea.processing.inference import ModelScorer
+    from hepml_coffea.workflows.train import read_training_info
+
+    if not model_dirs:
+        return []
+    features = cfg.get("features", None)
+    if not features:
+        msg = (
+            f"Analysis {cfg.name!r} computes no feature table (no 'features' in its "
+            f"configuration), so model {model_dirs[0]} cannot be applied to it; apply models to "
+            "the analysis they were trained on."
+        )
+        raise ModelError(msg)
+    spec = FeatureSpec.from_config(features)
+    configured = float(cfg.get("apply.score_cut", -1.0))
+    scorers = []
+    for d in model_dirs:
+        from hepml_coffea.estimators import read_card
+
+        _, card = read_card(d)
+        if card.get("feature_spec"):
+            spec.check_compatible(FeatureSpec.from_dict(card["feature_spec"]), f"model {d}")
+        cut, _ = resolve_score_cut(d, configured)
+        info = read_training_info(d) or {}
+        classes = info.get("classes")
+        signal = classes.index(info["signal_class"]) if classes else 0
+        scorer = ModelScorer(d, cut, class_names=classes, signal_index=signal)
+        scorers.append(scorer)
+    names = [s.name for s in scorers]
+    if len(set(names)) != len(names):
+        msg = f"Model folders must have distinct names (they name the score columns); got {names}."
+        raise ConfigError(msg)
+    return scorers
 
 
 def write_friend_trees(out: str | os.PathLike) -> list[Path]:
-    """Split the scored tables of an ``apply`` output into one friend tree per input file."""
+    """Split the scored tables of an ``apply`` output into one friend tree per input file.
+
+    Friend trees of an earlier ``apply`` into ``out`` are removed first, so that the folder
+    holds only the scores of this run.
+    """
     import pyarrow.parquet as pq
     import uproot
 
@@ -68,6 +185,9 @@ def write_friend_trees(out: str | os.PathLike) -> list[Path]:
 
     out = Path(out)
     info = json.loads((out / "run.json").read_text())
+    friends = out / "friends"
+    if friends.is_dir():
+        shutil.rmtree(friends)
     written = []
     for dataset, meta in info["datasets"].items():
         table_file = out / "features" / f"{dataset}.parquet"
@@ -81,7 +201,7 @@ def write_friend_trees(out: str | os.PathLike) -> list[Path]:
             src = ids.get(int(fid))
             stem = src.stem if src is not None else f"file_{int(fid):x}"
             rows = rows.sort_values("entry")
-            target = out / "friends" / dataset / f"{stem}_friend.root"
+            target = friends / dataset / f"{stem}_friend.root"
             with atomic_path(target) as tmp, uproot.recreate(tmp) as f:
                 f["Friends"] = {
                     c: np.ascontiguousarray(rows[c].to_numpy()) for c in keep if c != "file_id"

@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hepml_coffea.errors import ConfigError
 from hepml_coffea.processing.outputs import TableWriter, write_histograms, write_json
 
 __all__ = ["run_analysis"]
@@ -72,7 +71,7 @@ def run_analysis(
     overrides = [*overrides, *_fileset_lumi(fileset, overrides)]
     cfg = load_analysis(analysis, overrides=list(overrides))
     config = cfg.to_dict()
-    scorers = _scorers(models, float(cfg.get("apply.score_cut", -1.0)))
+    scorers = _scorers(models, cfg)
     proc = processor_class(cfg)(config, models=scorers)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -154,18 +153,12 @@ def run_analysis(
     return _summary(cfg.name, result, out, tables, accounting)
 
 
-def _scorers(models: Sequence[str | os.PathLike], score_cut: float) -> list:
-    """One lazily-loading :class:`ModelScorer` per model folder (cut < 0: the model's optimum)."""
-    if not models:
-        return []
-    from hepml_coffea.processing.inference import ModelScorer
+def _scorers(models: Sequence[str | os.PathLike], cfg: Any) -> list:
+    """One lazily-loading scorer per model folder, checked against the analysis and with its
+    score cut resolved (:func:`hepml_coffea.workflows.apply.make_scorers`)."""
+    from hepml_coffea.workflows.apply import make_scorers
 
-    scorers = [ModelScorer(d, score_cut=score_cut if score_cut >= 0 else None) for d in models]
-    names = [s.name for s in scorers]
-    if len(set(names)) != len(names):
-        msg = f"Model folders must have distinct names (they name the score columns); got {names}."
-        raise ConfigError(msg)
-    return scorers
+    return make_scorers(models, cfg)
 
 
 def _fileset_lumi(fileset: Any, overrides: Sequence[str]) -> list[str]:

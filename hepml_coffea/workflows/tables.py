@@ -1,15 +1,26 @@
-"""Reading the training tables written by ``run`` and splitting them reproducibly.
+"""Reading training tables (Parquet, ROOT, CSV, HDF5), their classes, and the reproducible split.
+
+``run`` writes one table per dataset into ``DIR/features``; :func:`read_tables` reads a folder of
+tables in any of the formats of :data:`TABLE_FORMATS` — those of ``run --table-format`` and
+hand-written CSV files — one file per dataset (the dataset is the file name's stem). A table holds
+the feature columns, ``weight``, ``label`` (1 signal, 0 background, -1 collision data; or a class
+name) and the event identity ``run``, ``luminosityBlock``, ``event``.
 
 The train/test split is a pure function of each event's identity ``(run, luminosityBlock, event)``
 (a 64-bit mix of the three numbers, compared with the test fraction), so ``train`` and ``evaluate``
 agree on it without storing row lists, and an event lands on the same side whatever the chunking,
 executor or dataset order.
+
+Multi-class training (:func:`class_labels`) takes the classes from the analysis' ``[classes]``
+table: ``class name = [processes]``, the first class being the signal.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +31,47 @@ from hepml_coffea.errors import ConfigError
 
 ID_COLUMNS = ("run", "luminosityBlock", "event")
 META_COLUMNS = ("weight", "label", *ID_COLUMNS)
+TABLE_FORMATS = {
+    ".parquet": "parquet",
+    ".root": "root",
+    ".csv": "csv",
+    ".h5": "hdf5",
+    ".hdf5": "hdf5",
+}
+"""Table file suffix → format read by :func:`read_table`."""
+HDF5_KEY = "events"
+"""The HDF5 dataset/group holding a table (a pandas ``to_hdf`` key or an h5py compound dataset)."""
+CLASS_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 def features_folder(path: str | os.PathLike) -> Path:
-    """The folder holding ``*.parquet`` tables: ``path`` itself or ``path/features``."""
+    """The folder holding the tables: ``path/features`` (a ``run`` output) or ``path`` itself.
+
+    When both Parquet and ROOT tables of ``run`` are there, Parquet is read.
+    """
     path = Path(path)
-    for cand in (path, path / "features"):
-        if cand.is_dir() and any(cand.glob("*.parquet")):
+    for cand in (path / "features", path):
+        if cand.is_dir() and _table_files(cand):
             return cand
-    msg = f"No training tables (*.parquet) in {path} or {path / 'features'}; run `hepml-coffea run` first and pass its output folder."
+    msg = (
+        f"No training tables ({', '.join('*' + s for s in TABLE_FORMATS)}) in {path} or "
+        f"{path / 'features'}; run `hepml-coffea run` first and pass its output folder."
+    )
     raise ConfigError(msg)
+
+
+def _table_files(folder: Path) -> list[Path]:
+    """One table file per dataset: the first format of :data:`TABLE_FORMATS` present."""
+    files = [
+        p for p in folder.iterdir() if p.suffix in TABLE_FORMATS and not p.name.startswith(".")
+    ]
+    by_stem: dict[str, Path] = {}
+    order = list(TABLE_FORMATS)
+    for p in sorted(files):
+        best = by_stem.get(p.stem)
+        if best is None or order.index(p.suffix) < order.index(best.suffix):
+            by_stem[p.stem] = p
+    return [by_stem[s] for s in sorted(by_stem)]
 
 
 def run_info(path: str | os.PathLike) -> dict[str, Any]:
@@ -41,6 +83,47 @@ def run_info(path: str | os.PathLike) -> dict[str, Any]:
     return {}
 
 
+def read_table(file: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
+    """One table file as a DataFrame (format from the suffix, see :data:`TABLE_FORMATS`)."""
+    file = Path(file)
+    fmt = TABLE_FORMATS.get(file.suffix)
+    try:
+        if fmt == "parquet":
+            return pd.read_parquet(file, columns=columns)
+        if fmt == "csv":
+            return pd.read_csv(file, usecols=columns)
+        if fmt == "hdf5":
+            return _read_hdf5(file, columns)
+        if fmt == "root":
+            import uproot
+
+            with uproot.open(file) as f:
+                return f["Events"].arrays(columns, library="pd")
+    except (ValueError, KeyError, OSError) as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = f"Cannot read table {file} ({text}); it must hold the columns {columns}."
+        raise ConfigError(msg) from None
+    msg = f"Table {file} has an unknown format; known suffixes: {sorted(TABLE_FORMATS)}."
+    raise ConfigError(msg)
+
+
+def _read_hdf5(file: Path, columns: list[str] | None) -> pd.DataFrame:
+    """An HDF5 table: pandas/PyTables ``to_hdf(key="events")`` or an h5py compound dataset."""
+    import h5py
+
+    with h5py.File(file, "r") as f:
+        node = f.get(HDF5_KEY)
+        if isinstance(node, h5py.Dataset) and node.dtype.names:
+            data = node[()]
+            names = columns or list(node.dtype.names)
+            missing = [c for c in names if c not in node.dtype.names]
+            if missing:
+                raise KeyError(f"columns {missing} not in the HDF5 dataset '{HDF5_KEY}'")
+            return pd.DataFrame({c: data[c] for c in names})
+    df = pd.read_hdf(file, key=HDF5_KEY)
+    return df if columns is None else df[columns]
+
+
 def read_tables(
     path: str | os.PathLike, feature_names: list[str], *, include_data: bool = False
 ) -> pd.DataFrame:
@@ -49,16 +132,20 @@ def read_tables(
     Parameters
     ----------
     path : path
-        ``run`` output folder or its ``features/`` folder.
+        ``run`` output folder, its ``features/`` folder, or any folder of table files.
     feature_names : list of str
         Feature columns required, in order; a table lacking one is an error.
     include_data : bool
-        Keep collision-data rows (``label == -1``); training and evaluation use MC only.
+        Keep collision-data rows (``label == -1``, or a dataset that ``run.json`` marks
+        ``is_data``); training and evaluation use MC only. Rows of datasets that are an
+        alternative sample (``variation`` in their metadata, e.g. ``ttbar_tuneUp``) are never
+        training rows and are left out unless ``include_data``.
     """
     folder = features_folder(path)
+    datasets = run_info(folder).get("datasets", {})
     frames = []
-    for file in sorted(folder.glob("*.parquet")):
-        df = pd.read_parquet(file)
+    for file in _table_files(folder):
+        df = read_table(file)
         missing = [c for c in (*feature_names, *META_COLUMNS) if c not in df.columns]
         if missing:
             msg = (
@@ -68,12 +155,132 @@ def read_tables(
             raise ConfigError(msg)
         df = df[[*feature_names, *META_COLUMNS]]
         _check_finite(df, [*feature_names, "weight"], file)
+        meta = datasets.get(file.stem, {})
+        if not include_data and (
+            meta.get("is_data") or meta.get("variation") not in (None, "nominal")
+        ):
+            continue
         df.insert(len(df.columns), "dataset", file.stem)
         frames.append(df)
+    if not frames:
+        msg = f"The tables in {folder} hold no simulated (MC) rows to train or evaluate on."
+        raise ConfigError(msg)
     table = pd.concat(frames, ignore_index=True)
     if not include_data:
-        table = table[table["label"] >= 0].reset_index(drop=True)
+        table = table[~_is_data_label(table["label"])].reset_index(drop=True)
     return table
+
+
+def _is_data_label(label: pd.Series) -> np.ndarray:
+    """Rows labelled as collision data: ``-1`` (numeric labels) or ``"data"``."""
+    if pd.api.types.is_numeric_dtype(label):
+        return label.to_numpy() < 0
+    text = label.astype(str).str.strip()
+    return np.isin(text.to_numpy(), ["-1", "data"])
+
+
+def binary_labels(table: pd.DataFrame, source: Any) -> np.ndarray:
+    """The ``label`` column as 1 (signal) / 0 (background), int64; anything else is an error."""
+    label = table["label"]
+    if pd.api.types.is_numeric_dtype(label):
+        values = label.to_numpy()
+        found = sorted(set(np.unique(values).tolist()))
+        if set(found) == {0, 1}:
+            return values.astype(np.int64)
+    else:
+        found = sorted(set(label.astype(str)))
+    msg = (
+        f"Binary training needs labels 1 (signal) and 0 (background) in the tables of {source}; "
+        f"found labels {found}. For class names train with --multiclass (the [classes] table), "
+        "or fix the fileset's 'label' metadata and re-run `run`."
+    )
+    raise ConfigError(msg)
+
+
+def class_definitions(
+    classes_cfg: Mapping[str, Any], source: str = "[classes]"
+) -> dict[str, list[str]]:
+    """The ``[classes]`` table checked: ``{class name: [process or dataset names]}`` in order.
+
+    Raises
+    ------
+    ConfigError
+        Fewer than three classes, a name that is not an identifier, an empty or non-list entry,
+        or a process in two classes.
+    """
+    out: dict[str, list[str]] = {}
+    seen: dict[str, str] = {}
+    for name, members in dict(classes_cfg).items():
+        if not CLASS_NAME.match(str(name)):
+            msg = (
+                f"Class name {name!r} in {source} must start with a letter and hold only letters, "
+                "digits and '_' (it names the score columns score_<model>_<class>)."
+            )
+            raise ConfigError(msg)
+        if isinstance(members, str):
+            members = [members]
+        if (
+            not isinstance(members, list)
+            or not members
+            or not all(isinstance(m, str) for m in members)
+        ):
+            msg = f'{source}: class {name!r} must list its processes, e.g. {name} = ["{name}"]; got {members!r}.'
+            raise ConfigError(msg)
+        for m in members:
+            if m in seen:
+                msg = f"{source}: process {m!r} is in both class {seen[m]!r} and class {name!r}."
+                raise ConfigError(msg)
+            seen[m] = str(name)
+        out[str(name)] = list(members)
+    if len(out) < 3:
+        msg = (
+            f"{source} defines {len(out)} class(es) {list(out)}; multi-class training needs at "
+            "least 3 (for two, train the binary model with labels 1/0)."
+        )
+        raise ConfigError(msg)
+    return out
+
+
+def class_labels(
+    table: pd.DataFrame, classes: Mapping[str, list[str]], datasets: Mapping[str, Any]
+) -> np.ndarray:
+    """Class index (position in ``classes``) of each row, int64.
+
+    A row's class is its ``label`` when that is a class name (a string label in the fileset or a
+    hand-written table); else the class listing its dataset's ``process`` (from ``run.json``), or
+    its dataset name.
+
+    Raises
+    ------
+    ConfigError
+        A row whose dataset belongs to no class (the message names the dataset and its process).
+    """
+    names = list(classes)
+    member_of = {m: i for i, c in enumerate(names) for m in classes[c]}
+    out = np.full(len(table), -1, dtype=np.int64)
+    label = table["label"].astype(str).str.strip().to_numpy()
+    dataset = table["dataset"].to_numpy()
+    for ds in pd.unique(dataset):
+        rows = dataset == ds
+        meta = datasets.get(ds, {})
+        process = str(meta.get("process", ds))
+        meta_label = meta.get("label")
+        if isinstance(meta_label, str) and meta_label in names:
+            out[rows] = names.index(meta_label)
+            continue
+        by_label = np.array([names.index(x) if x in names else -1 for x in np.unique(label[rows])])
+        if by_label.size and np.all(by_label >= 0):  # the table's labels name classes
+            lookup = {x: names.index(x) for x in np.unique(label[rows])}
+            out[rows] = [lookup[x] for x in label[rows]]
+        elif process in member_of or ds in member_of:
+            out[rows] = member_of.get(process, member_of.get(ds, -1))
+        else:
+            msg = (
+                f"Dataset {ds!r} (process {process!r}) belongs to no class of the [classes] table "
+                f"({', '.join(f'{c} = {m}' for c, m in classes.items())}); add its process there."
+            )
+            raise ConfigError(msg)
+    return out
 
 
 def _check_finite(df: pd.DataFrame, columns: list[str], file: Path) -> None:

@@ -1,15 +1,26 @@
 """The ``train`` step: a classifier from the training tables of ``run``, saved with its model card.
 
-Labels come from the tables (the fileset's ``label`` metadata: 1 signal, 0 background; data rows
-are never used). Training weights are the physics weights (``genWeight × xsec × lumi / Σ genWeight``)
-passed as ``sample_weight`` with the analysis' ``training.negative_weights`` policy and
-``class_weight="balanced"`` (signal and background scaled to equal total weight). The train/test
-split is :func:`~hepml_coffea.workflows.tables.is_test_row` of each event's identity; k-fold models
-train on everything and are judged on their out-of-fold scores.
+Binary training (the default): labels come from the tables (the fileset's ``label`` metadata:
+1 signal, 0 background; data rows are never used). Multi-class training (``multiclass=True``,
+``train --multiclass``): the classes are the analysis' ``[classes]`` table (class name → the
+processes in it, the first class being the signal); the model is a softmax over them, with class
+``i`` the ``i``-th class of the table (so ``signal_score`` is the first class' probability).
 
-Next to the model files, ``training.json`` records the split, the test AUC and the significance
-scan on the test events (weights scaled by ``1 / test_fraction`` to the full luminosity), whose
-optimal cut ``apply`` uses unless the configuration sets one.
+Training weights are the physics weights (``genWeight × xsec × lumi / Σ genWeight``) passed as
+``sample_weight`` with the analysis' ``training.negative_weights`` policy and
+``class_weight="balanced"`` (each class scaled to the same total weight). The train/test split is
+:func:`~hepml_coffea.workflows.tables.is_test_row` of each event's identity; k-fold models train on
+everything and are judged on their out-of-fold scores.
+
+Before anything is fitted, ``train`` refuses: an ``out`` that is a file; fewer than
+:data:`MIN_EVENTS_PER_CLASS` events of a class in a split (train, test, or a k-fold fold); a class
+whose physics weights do not sum to a positive number in a split.
+
+Next to the model files, ``training.json`` records the split, the test AUC (signal class vs the
+rest) and the significance scan on the test events (weights scaled by ``1 / test_fraction`` to the
+full luminosity), whose optimal cut ``apply`` uses unless the configuration sets one, and, for a
+multi-class model, the class names. It is covered by the model card's SHA-256 hashes
+(:func:`read_training_info` reads it only after checking them).
 """
 
 from __future__ import annotations
@@ -22,11 +33,29 @@ from typing import Any
 
 import numpy as np
 
-from hepml_coffea.errors import ConfigError
+from hepml_coffea.errors import ConfigError, HepmlError, OutputError
 
-__all__ = ["MODEL_KINDS", "make_estimator", "train_model"]
+__all__ = [
+    "MIN_EVENTS_PER_CLASS",
+    "MODEL_KINDS",
+    "TRAINING_INFO",
+    "make_estimator",
+    "read_training_info",
+    "train_model",
+]
 
 MODEL_KINDS = ("bdt", "dnn", "kfold-bdt", "kfold-dnn", "autoencoder")
+"""The model kinds of ``train --model`` (the one definition; the CLI imports it)."""
+MIN_EVENTS_PER_CLASS = 20
+"""Fewest events of each class in each split (train, test, every k-fold fold)."""
+TRAINING_INFO = "training.json"
+
+
+def score_of(est: Any, X: Any, event: np.ndarray | None = None) -> np.ndarray:
+    """:func:`hepml_coffea.estimators.signal_score` (kept for ``workflows/evaluate.py``)."""
+    from hepml_coffea.estimators import signal_score
+
+    return signal_score(est, X, event=event)
 
 
 def make_estimator(kind: str, training: dict[str, Any], *, verbose: int = 0) -> Any:
@@ -69,12 +98,71 @@ def make_estimator(kind: str, training: dict[str, Any], *, verbose: int = 0) -> 
     return est
 
 
-def score_of(est: Any, X: Any, event: np.ndarray | None = None) -> np.ndarray:
-    """Signal-likeness of each row: P(signal), or the reconstruction error of an autoencoder."""
-    if hasattr(est, "predict_proba"):
-        proba = est.predict_proba(X, event=event) if event is not None else est.predict_proba(X)
-        return np.asarray(proba)[:, -1]
-    return -np.asarray(est.score_samples(X))
+def read_training_info(model_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """``training.json`` of a model folder, or None when the model card's hashes do not cover it.
+
+    The card's hashes are checked first (:func:`hepml_coffea.estimators.read_card`), so a
+    returned file is the one ``train`` wrote.
+    """
+    import json
+
+    from hepml_coffea.estimators import read_card
+
+    folder, card = read_card(model_dir)
+    if TRAINING_INFO not in (card.get("files") or {}):
+        return None
+    return json.loads((Path(folder) / TRAINING_INFO).read_text())
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        msg = f"--out {out} is a file; give a folder for the model (it is created if missing)."
+        raise OutputError(msg)
+
+
+def _policy_weights(w: np.ndarray, policy: str) -> np.ndarray:
+    """The weights the estimator trains with under ``training.negative_weights``."""
+    if policy == "abs":
+        return np.abs(w)
+    if policy == "ignore":
+        return np.where(w < 0, 0.0, w)
+    return w
+
+
+def _check_splits(
+    y: np.ndarray,
+    w: np.ndarray,
+    splits: dict[str, tuple[np.ndarray, bool]],
+    class_names: list[str],
+    policy: str,
+    where: Any,
+) -> None:
+    """Each class has ≥ MIN_EVENTS_PER_CLASS events and a positive total weight in each split.
+
+    ``splits``: name → (row mask, whether the estimator trains on it). Physics weights are checked
+    where the model is judged; training weights (after the negative-weight policy) where it trains.
+    """
+    for split, (mask, trains) in splits.items():
+        for c, cname in enumerate(class_names):
+            rows = mask & (y == c)
+            n = int(rows.sum())
+            if n < MIN_EVENTS_PER_CLASS:
+                msg = (
+                    f"The {split} has {n} {cname} events in the tables of {where}; training needs "
+                    f">= {MIN_EVENTS_PER_CLASS} events of each class in each split. Generate or "
+                    "select more events (or change training.test_fraction / training.n_folds)."
+                )
+                raise ConfigError(msg)
+            total = float((_policy_weights(w[rows], policy) if trains else w[rows]).sum())
+            if not total > 0:
+                kind = f"training weights (negative_weights={policy!r})" if trains else "weights"
+                msg = (
+                    f"The {cname} events of the {split} in {where} have total {kind} {total:.4g} "
+                    f"({int((w[rows] < 0).sum())} of {n} weights negative); a class needs a "
+                    "positive total weight. Check the datasets' 'xsec' and genWeight, or set "
+                    "training.negative_weights='abs'."
+                )
+                raise ConfigError(msg)
 
 
 def train_model(
@@ -85,15 +173,17 @@ def train_model(
     *,
     overrides: Sequence[str] = (),
     progress: bool = True,
+    multiclass: bool = False,
 ) -> str:
     """Train one model on ``run``'s tables and save it (model card + ``training.json``) to ``out``.
 
     Parameters
     ----------
     analysis : str or path
-        Analysis name or folder: feature list, ``[training]`` hyperparameters.
+        Analysis name or folder: feature list, ``[training]`` hyperparameters, ``[classes]``.
     features : path
-        ``run`` output folder or its ``features/`` folder.
+        ``run`` output folder, its ``features/`` folder, or a folder of tables (Parquet, ROOT,
+        CSV, HDF5; see :mod:`hepml_coffea.workflows.tables`).
     model : {"bdt", "dnn", "kfold-bdt", "kfold-dnn", "autoencoder"}
     out : path
         Model folder to write.
@@ -101,6 +191,8 @@ def train_model(
         ``key=value`` configuration overrides, e.g. ``training.bdt.max_depth=3``.
     progress : bool
         Show training progress (Keras epochs).
+    multiclass : bool
+        Train one softmax output per class of the ``[classes]`` table.
 
     Returns
     -------
@@ -108,46 +200,62 @@ def train_model(
         A one-line summary with the test AUC and the optimal cut.
     """
     from hepml_coffea.config import load_analysis
+    from hepml_coffea.estimators import signal_score
     from hepml_coffea.evaluation import roc_auc, selection_significance, significance_scan
     from hepml_coffea.features import FeatureSpec
-    from hepml_coffea.processing.outputs import write_json
-    from hepml_coffea.workflows.tables import is_test_row, read_tables
+    from hepml_coffea.workflows.tables import (
+        binary_labels,
+        class_definitions,
+        class_labels,
+        is_test_row,
+        read_tables,
+        run_info,
+    )
 
+    out = Path(out)
+    _check_out(out)
     cfg = load_analysis(analysis, overrides=list(overrides))
     training = cfg.get("training")
     spec = FeatureSpec.from_config(cfg.get("features"))
     names = list(spec.names)
     table = read_tables(features, names)
-    labels = set(np.unique(table["label"]).tolist())
-    if labels != {0, 1}:
-        msg = (
-            f"Training needs signal (label 1) and background (label 0) tables in {features}; found "
-            f"labels {sorted(labels)}. Check the fileset's 'label' metadata and re-run `run`."
-        )
-        raise ConfigError(msg)
-
-    for label, name in ((1, "signal"), (0, "background")):
-        total = float(np.abs(table["weight"].to_numpy()[table["label"].to_numpy() == label]).sum())
-        if not total > 0:
-            msg = (
-                f"The {name} rows of the tables in {features} have total |weight| {total:g}; "
-                f"training needs a positive total weight per class. Check the 'xsec' metadata of "
-                f"the {name} datasets in the fileset and the luminosity (--set lumi=...), then "
-                "re-run `run`."
-            )
+    if multiclass:
+        if model == "autoencoder":
+            msg = "--multiclass needs a classifier (--model bdt, dnn, kfold-bdt or kfold-dnn)."
             raise ConfigError(msg)
+        classes = class_definitions(cfg.get("classes"), f"[classes] of {cfg.path / 'config.toml'}")
+        class_names = list(classes)
+        y = class_labels(table, classes, run_info(features).get("datasets", {}))
+    else:
+        class_names = ["background", "signal"]
+        y = binary_labels(table, features)
 
-    est = make_estimator(model, training, verbose=int(progress))
     kfold = model.startswith("kfold-")
     test_fraction = float(training["test_fraction"])
     seed = int(training["random_state"])
+    policy = str(training["negative_weights"])
     test = np.zeros(len(table), bool) if kfold else is_test_row(table, test_fraction, seed)
     train = ~test
-    X = table[names]
-    y = table["label"].to_numpy()
     w = table["weight"].to_numpy()
     event = table["event"].to_numpy()
+    if kfold:
+        k = int(training["n_folds"])
+        fold = (event % k).astype(np.int64)
+        splits = {f"k-fold fold {i} (event % {k} == {i})": (fold == i, False) for i in range(k)}
+        splits["training set"] = (train, True)
+    else:
+        splits = {"training split": (train, True), "test split": (test, False)}
+    if model == "autoencoder":  # trains on background only; judged on both classes
+        splits["training split"] = (train & (y == 0), True)
+        _check_splits(
+            y, w, {"training split": splits["training split"]}, class_names[:1], policy, features
+        )
+        _check_splits(y, w, {"test split": splits["test split"]}, class_names, policy, features)
+    else:
+        _check_splits(y, w, splits, class_names, policy, features)
 
+    est = make_estimator(model, training, verbose=int(progress))
+    X = table[names]
     t0 = time.perf_counter()
     if model == "autoencoder":
         bkg = train & (y == 0)
@@ -158,19 +266,15 @@ def train_model(
         est.fit(X[train], y[train], sample_weight=w[train])
     fit_time = time.perf_counter() - t0
 
-    out = Path(out)
-    # training.json is written after the card; a stale one must not be hashed into the new card
-    (out / "training.json").unlink(missing_ok=True)
-    est.save(out, feature_spec=spec.to_dict())
-
     # Judge on the events the model did not see: the test split, or the out-of-fold scores.
     judged = train if kfold else test
     scale = 1.0 if kfold else 1.0 / test_fraction
-    score = score_of(est, X[judged], event=event[judged] if kfold else None)
-    yj, wj = y[judged], w[judged] * scale
+    score = signal_score(est, X[judged], event=event[judged] if kfold else None)
+    signal = 0 if multiclass else 1
+    yj, wj = (y[judged] == signal).astype(np.int64), w[judged] * scale
     scan = significance_scan(yj, score, wj)
     baseline = selection_significance(yj, np.ones(len(yj), bool), wj)["z"]
-    info = {
+    info: dict[str, Any] = {
         "analysis": cfg.name,
         "model": model,
         "estimator": type(est).__name__,
@@ -184,7 +288,7 @@ def train_model(
                 "seed": seed,
             }
         ),
-        "negative_weights": training["negative_weights"],
+        "negative_weights": policy,
         "n_train": int(train.sum()),
         "n_test": int(judged.sum()),
         "fit_time_s": round(fit_time, 2),
@@ -196,9 +300,32 @@ def train_model(
         },
         "overrides": list(overrides),
     }
-    write_json(out / "training.json", info)
+    if multiclass:
+        info["classes"] = class_names
+        info["signal_class"] = class_names[0]
+        info["class_members"] = {c: classes[c] for c in class_names}
+    _save(est, out, spec.to_dict(), info)
+    what = f"{len(class_names)}-class " if multiclass else ""
     return (
-        f"{model}: trained on {info['n_train']:,} events in {fit_time:.1f} s; test AUC "
+        f"{what}{model}: trained on {info['n_train']:,} events in {fit_time:.1f} s; test AUC "
         f"{info['auc_test']:.4f}; optimal cut {scan.best_cut:.3f} gives Z = {scan.best_z:.2f} "
         f"(cut-based selection alone: {baseline:.2f}) → {out}/"
     )
+
+
+def _save(est: Any, out: Path, feature_spec: dict[str, Any], info: dict[str, Any]) -> None:
+    """Save the model with ``training.json`` covered by the card's hashes; a write error (disk
+    full, permissions) becomes one line naming the file."""
+    from hepml_coffea.processing.outputs import write_json
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        # written before the card, so that save() hashes it with the model files
+        write_json(out / TRAINING_INFO, info)
+        est.save(out, feature_spec=feature_spec)
+    except HepmlError:
+        raise
+    except OSError as exc:
+        name = exc.filename or out
+        msg = f"Could not write the model to {out}: {exc.strerror or exc} ({name})."
+        raise OutputError(msg) from exc
