@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 
 EXECUTORS = ("iterative", "futures", "dask")
 COMPRESSIONS = ("lzma", "zstd", "zlib", "lz4")
-MODEL_KINDS = ("bdt", "dnn", "kfold-bdt", "kfold-dnn", "autoencoder")
 
 
 def _quiet_tensorflow() -> None:
@@ -94,6 +93,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         args.out,
         overrides=args.set,
         progress=not args.quiet,
+        multiclass=args.multiclass,
     )
     print(summary)
     return 0
@@ -188,6 +188,7 @@ def _add_global_options(p: argparse.ArgumentParser, default: object) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from hepml_coffea import __version__
+    from hepml_coffea.workflows.train import MODEL_KINDS  # numpy only (~0.1 s)
 
     parser = argparse.ArgumentParser(
         prog="hepml-coffea",
@@ -273,6 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", choices=MODEL_KINDS, default="bdt", help="model kind (default: %(default)s)"
     )
     p.add_argument("--out", required=True, help="model folder to write (model card + model files)")
+    p.add_argument(
+        "--multiclass",
+        action="store_true",
+        help="train one softmax output per class of the analysis' [classes] table (bdt/dnn)",
+    )
     _add_set_option(p)
     p.set_defaults(func=_cmd_train)
 
