@@ -83,3 +83,34 @@ def test_compute_table_order_dtype_and_padding():
     assert x.dtype == np.float32 and x.shape == (2, 4)
     np.testing.assert_allclose(x, [[50.0, 0.1, 1.0, -7.0], [-1.0, -5.0, 0.0, -7.0]], rtol=1e-6)
     assert not np.isnan(x).any()
+
+
+def test_check_compatible_refuses_repadded_spec_naming_feature_and_pads():
+    analysis = FeatureSpec(("ht", "dr_bb"))
+    repadded = FeatureSpec(("ht", "dr_bb"), pads={"dr_bb": -2.0})
+    assert analysis.names == repadded.names  # the old check (names only) let this through
+    with pytest.raises(
+        ModelError, match=r"'dr_bb' pads with -2\.0 in model m but -1\.0 in the analysis"
+    ):
+        analysis.check_compatible(repadded, "model m")
+    # the same spec read back from a card is compatible
+    analysis.check_compatible(FeatureSpec.from_dict(analysis.to_dict()), "model m")
+
+
+def test_check_compatible_names_swapped_position():
+    with pytest.raises(ModelError, match=r"feature 1 is 'ht' in model m but 'met' in the analysis"):
+        FeatureSpec(("n_jets", "met", "ht")).check_compatible(
+            FeatureSpec(("n_jets", "ht", "met")), "model m"
+        )
+
+
+def test_check_compatible_message_is_one_line():
+    with pytest.raises(ModelError) as err:
+        FeatureSpec(("ht",)).check_compatible(FeatureSpec(("ht",), pads={"ht": -3.0}))
+    assert "\n" not in str(err.value)
+
+
+def test_other_dtype_refused():
+    d = FeatureSpec(("ht",)).to_dict() | {"dtype": "float64"}
+    with pytest.raises(ConfigError, match="dtype 'float64'"):
+        FeatureSpec.from_dict(d)

@@ -150,3 +150,160 @@ def test_tampered_model_fails_before_any_event(tmp_path, bdt_dir, generated_file
     with pytest.raises(ModelError, match=r"SHA-256 .* modified after saving"):
         apply_models(ANALYSIS, generated_fileset, [bad], tmp_path / "out", progress=False)
     assert not (tmp_path / "out" / "run.json").exists()
+
+
+def _no_events(monkeypatch):
+    import hepml_coffea.processing.runner as runner
+
+    def no_events(*args, **kwargs):
+        raise AssertionError("events were processed with a model that should have been refused")
+
+    monkeypatch.setattr(runner, "run_processor", no_events)
+
+
+def _edit_card(folder, edit) -> None:
+    card_file = folder / "model_card.json"
+    card = json.loads(card_file.read_text())
+    edit(card)
+    card_file.write_text(json.dumps(card))
+
+
+def test_repadded_model_spec_refused_before_any_event(
+    tmp_path, bdt_dir, generated_fileset, monkeypatch
+):
+    from hepml_coffea.workflows import apply_models
+
+    bad = tmp_path / "repadded"
+    shutil.copytree(bdt_dir, bad)
+
+    def repad(card):
+        for item in card["feature_spec"]["features"]:
+            if item["name"] == "dr_bb":
+                item["pad"] = -2.0
+
+    _edit_card(bad, repad)  # same names and order: the old names-only check accepted it
+    _no_events(monkeypatch)
+    with pytest.raises(
+        ModelError, match=r"'dr_bb' pads with -2\.0 in model .* but -1\.0 in the analysis"
+    ):
+        apply_models(ANALYSIS, generated_fileset, [bad], tmp_path / "out", progress=False)
+    assert not (tmp_path / "out" / "run.json").exists()
+
+
+def test_swapped_model_spec_refused(tmp_path, bdt_dir, generated_fileset, monkeypatch):
+    from hepml_coffea.workflows import apply_models
+
+    bad = tmp_path / "swapped"
+    shutil.copytree(bdt_dir, bad)
+
+    def swap(card):  # spec and fitted names swapped consistently: the card itself is coherent
+        feats = card["feature_spec"]["features"]
+        feats[0], feats[1] = feats[1], feats[0]
+        names = card["feature_names"]
+        names[0], names[1] = names[1], names[0]
+
+    _edit_card(bad, swap)
+    _no_events(monkeypatch)
+    with pytest.raises(ModelError, match=r"different order: feature 0 is 'lep_eta' in model"):
+        apply_models(ANALYSIS, generated_fileset, [bad], tmp_path / "out", progress=False)
+
+
+def test_apply_model_to_analysis_without_features_refused(
+    tmp_path, bdt_dir, generated_fileset, capsys
+):
+    from hepml_coffea.cli import main
+
+    rc = main(
+        ["--quiet", "apply", "dimuon", "--fileset", str(generated_fileset), "--model",
+         str(bdt_dir), "--out", str(tmp_path / "out"), "--executor", "iterative"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert err.count("\n") == 1 and "'dimuon' computes no feature table" in err, err
+    assert not (tmp_path / "out" / "run.json").exists()
+
+
+def test_training_json_is_hash_checked_before_its_cut_is_used(
+    tmp_path, bdt_dir, generated_fileset, monkeypatch
+):
+    from hepml_coffea.estimators import read_card
+    from hepml_coffea.workflows import apply_models
+
+    _, card = read_card(bdt_dir)
+    assert "training.json" in card["files"], "training.json must be covered by the card's hashes"
+    bad = tmp_path / "edited_cut"
+    shutil.copytree(bdt_dir, bad)
+    info = json.loads((bad / "training.json").read_text())
+    info["selection"]["optimal_cut"] = 0.01
+    (bad / "training.json").write_text(json.dumps(info))
+    _no_events(monkeypatch)
+    with pytest.raises(ModelError, match=r"SHA-256 of .*training\.json"):
+        apply_models(ANALYSIS, generated_fileset, [bad], tmp_path / "out", progress=False)
+
+
+def test_score_cut_resolution(tmp_path, bdt_dir):
+    from hepml_coffea.config import load_analysis
+    from hepml_coffea.workflows.apply import make_scorers, resolve_score_cut
+
+    optimal = json.loads((bdt_dir / "training.json").read_text())["selection"]["optimal_cut"]
+    assert resolve_score_cut(bdt_dir, -1.0) == (optimal, "training.json")
+    assert resolve_score_cut(bdt_dir, 0.25) == (0.25, "apply.score_cut")
+    (scorer,) = make_scorers([bdt_dir], load_analysis(ANALYSIS))
+    assert type(scorer.score_cut) is float and scorer.score_cut == optimal
+    (scorer,) = make_scorers([bdt_dir], load_analysis(ANALYSIS, ["apply.score_cut=0.4"]))
+    assert scorer.score_cut == 0.4
+
+    # a model without training.json (e.g. wrapped from a plain xgboost file): no silent default
+    bare = tmp_path / "bare"
+    shutil.copytree(bdt_dir, bare)
+    (bare / "training.json").unlink()
+    _edit_card(bare, lambda card: card["files"].pop("training.json"))
+    with pytest.raises(ModelError, match=r"no hash-checked training\.json.*--set apply\.score_cut"):
+        make_scorers([bare], load_analysis(ANALYSIS))
+    (scorer,) = make_scorers([bare], load_analysis(ANALYSIS, ["apply.score_cut=0.3"]))
+    assert scorer.score_cut == 0.3
+
+
+def test_scorer_scores_numpy_and_pickles_without_model(run_dir, bdt_dir, kfold_dir):
+    import pickle
+
+    from hepml_coffea.estimators import load
+    from hepml_coffea.processing.inference import ModelScorer
+
+    table = pd.read_parquet(run_dir / "features" / "wjets.parquet")
+    for folder in (bdt_dir, kfold_dir):
+        est = load(folder)
+        names = list(est.feature_names_in_)
+        X = table[names].to_numpy(np.float32)
+        event = table["event"].to_numpy()
+        scorer = ModelScorer(folder, 0.5)
+        got = scorer.score(X, event=event)
+        kw = {"event": event} if folder == kfold_dir else {}
+        np.testing.assert_allclose(got, est.predict_proba(table[names], **kw)[:, 1], atol=1e-6)
+        assert scorer.score_columns(X, event=event).keys() == {f"score_{folder.name}"}
+        blob = pickle.dumps(scorer)  # after loading: the model never travels
+        assert len(blob) < 20_000
+        again = pickle.loads(blob)
+        assert again._model is None
+        np.testing.assert_array_equal(again.score(X, event=event), got)
+    assert scorer.score(np.zeros((0, len(names)), np.float32)).shape == (0,)
+    with pytest.raises(ModelError, match=f"expects {len(names)} features"):
+        scorer.score(np.zeros((3, 2), np.float32))
+
+
+def test_stale_friend_trees_of_an_earlier_apply_removed(tmp_path, apply_dir):
+    from hepml_coffea.workflows.apply import write_friend_trees
+
+    out = tmp_path / "apply"
+    shutil.copytree(apply_dir, out)
+    stale = [
+        out / "friends" / "gone_dataset" / "x_friend.root",
+        out / "friends" / "wjets" / "old_friend.root",
+    ]
+    for f in stale:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(b"stale")
+    written = write_friend_trees(out)
+    assert not any(f.exists() for f in stale)
+    on_disk = sorted((out / "friends").rglob("*_friend.root"))
+    assert on_disk == sorted(written) and len(written) > 0
