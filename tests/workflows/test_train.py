@@ -132,3 +132,134 @@ def test_retrain_into_same_folder(run_dir, tmp_path):
         ANALYSIS, run_dir, "bdt", out, overrides=["training.bdt.n_estimators=7"], progress=False
     )
     assert load(out).n_estimators == 7
+
+
+def _copy_tables(run_dir, dest, edit=None) -> Path:
+    """The MC tables of ``run_dir`` (and run.json), optionally edited, in a new folder."""
+    feats = dest / "features"
+    feats.mkdir(parents=True)
+    shutil.copy(run_dir / "run.json", dest / "run.json")
+    for f in sorted((run_dir / "features").glob("*.parquet")):
+        df = pd.read_parquet(f)
+        if edit is not None:
+            df = edit(f.stem, df)
+        df.to_parquet(feats / f.name)
+    return dest
+
+
+def test_training_json_is_covered_by_the_card_hashes(bdt_dir):
+    from hepml_coffea.estimators import read_card
+    from hepml_coffea.workflows.train import read_training_info
+
+    _, card = read_card(bdt_dir)
+    assert "training.json" in card["files"]
+    assert read_training_info(bdt_dir) == json.loads((bdt_dir / "training.json").read_text())
+
+
+def test_too_few_events_per_class_refused_before_training(run_dir, tmp_path):
+    """5 signal events once gave 'test AUC 1.0' with exit 0."""
+    from hepml_coffea.workflows import train_model
+
+    def five_signal(name, df):
+        return df[df["label"] == 1].head(5) if name == "ttbar_semilep" else df
+
+    feats = _copy_tables(run_dir, tmp_path / "few", five_signal)
+    with pytest.raises(ConfigError, match=r"has \d signal events .* >= 20 events of each class"):
+        train_model(ANALYSIS, feats, "bdt", tmp_path / "m", progress=False)
+    assert not (tmp_path / "m").exists()
+    # k-fold: every fold is checked
+    with pytest.raises(
+        ConfigError, match=r"k-fold fold \d \(event % 2 == \d\) has \d signal events"
+    ):
+        train_model(ANALYSIS, feats, "kfold-bdt", tmp_path / "m", progress=False)
+
+
+def test_all_negative_weights_refused_before_training(run_dir, tmp_path):
+    """All-negative background weights once saved a loadable model, then crashed (exit 1)."""
+    from hepml_coffea.workflows import train_model
+
+    def negative(name, df):
+        if name != "ttbar_semilep":
+            df = df.assign(weight=-df["weight"].abs())
+        return df
+
+    feats = _copy_tables(run_dir, tmp_path / "neg", negative)
+    with pytest.raises(
+        ConfigError, match=r"background events of the test split .* total weights -"
+    ):
+        train_model(ANALYSIS, feats, "bdt", tmp_path / "m", progress=False)
+    assert not (tmp_path / "m").exists()
+    # with negative_weights='keep' the training weights themselves are refused
+    with pytest.raises(ConfigError, match=r"training split .*\(negative_weights='keep'\) -"):
+        train_model(
+            ANALYSIS, feats, "dnn", tmp_path / "m", progress=False,
+            overrides=["training.negative_weights=keep"],
+        )  # fmt: skip
+    assert not (tmp_path / "m").exists()
+
+
+def test_out_file_refused_before_training(run_dir, tmp_path, monkeypatch, capsys):
+    import hepml_coffea.workflows.train as train
+    from hepml_coffea.cli import main
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("training started although --out is a file")
+
+    monkeypatch.setattr(train, "make_estimator", no_fit)
+    target = tmp_path / "model.txt"
+    target.write_text("keep me")
+    rc = main(["--quiet", "train", ANALYSIS, "--features", str(run_dir), "--out", str(target)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and f"--out {target} is a file" in err, err
+    assert target.read_text() == "keep me"
+
+
+def test_disk_full_is_one_line_naming_the_file(run_dir, tmp_path, monkeypatch, capsys):
+    import errno
+
+    import hepml_coffea.processing.outputs as outputs
+    from hepml_coffea.cli import main
+
+    def full(path, obj):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(outputs, "write_json", full)
+    out = tmp_path / "m"
+    rc = main(
+        ["--quiet", "train", ANALYSIS, "--features", str(run_dir), "--out", str(out),
+         "--set", "training.bdt.n_estimators=3"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert err.count("\n") == 1 and "No space left on device" in err
+    assert str(out / "training.json") in err
+
+
+@pytest.mark.parametrize("fmt", ["csv", "hdf5-pandas", "hdf5-h5py", "root"])
+def test_train_reads_csv_hdf5_root_tables(run_dir, tmp_path, fmt):
+    """Hand-written tables in other formats (no run.json) train the same model as Parquet."""
+    import h5py
+
+    from hepml_coffea.workflows import train_model
+
+    sets = ["training.bdt.n_estimators=10", "training.bdt.max_depth=2"]
+    ref = train_model(ANALYSIS, run_dir, "bdt", tmp_path / "ref", overrides=sets, progress=False)
+    assert ref
+    folder = tmp_path / fmt
+    folder.mkdir()
+    for f in sorted((run_dir / "features").glob("*.parquet")):
+        df = pd.read_parquet(f)
+        if fmt == "csv":
+            df.to_csv(folder / f"{f.stem}.csv", index=False)
+        elif fmt == "hdf5-pandas":
+            df.to_hdf(folder / f"{f.stem}.h5", key="events", format="table")
+        elif fmt == "hdf5-h5py":
+            with h5py.File(folder / f"{f.stem}.hdf5", "w") as h:
+                h["events"] = df.to_records(index=False)
+        else:
+            shutil.copy(run_dir / "features" / f"{f.stem}.root", folder)
+    train_model(ANALYSIS, folder, "bdt", tmp_path / "m", overrides=sets, progress=False)
+    got = json.loads((tmp_path / "m" / "training.json").read_text())
+    want = json.loads((tmp_path / "ref" / "training.json").read_text())
+    assert (got["n_train"], got["n_test"]) == (want["n_train"], want["n_test"])
+    assert got["auc_test"] == pytest.approx(want["auc_test"], abs=1e-9)
