@@ -11,11 +11,19 @@ sorted by pT, as in NanoAOD.
 
 from __future__ import annotations
 
+from typing import Any
+
 import awkward as ak
 import numpy as np
 from scipy.special import expit
 
 from hepml_coffea.datasets import physics as ph
+from hepml_coffea.datasets.corrections import (
+    JER_CONSTANT,
+    JER_STOCHASTIC,
+    evaluate,
+    sample_pileup,
+)
 from hepml_coffea.datasets.processes import M_E, M_MU, Truth
 
 __all__ = ["reconstruct"]
@@ -77,8 +85,29 @@ def _btag(rng, hflav):
     return deep, csv
 
 
-def reconstruct(truth: Truth, rng: np.random.Generator) -> dict[str, object]:
+def reconstruct(
+    truth: Truth,
+    rng: np.random.Generator,
+    *,
+    data_rng: np.random.Generator | None = None,
+    jes_shift: float = 0.0,
+) -> dict[str, Any]:
     """Reconstructed NanoAOD-like columns of the events in ``truth``.
+
+    Parameters
+    ----------
+    truth : Truth
+    rng : numpy.random.Generator
+        Draws everything the simulation draws, in the same order for pseudo-data.
+    data_rng : numpy.random.Generator, optional
+        Given: pseudo-data conditions (see :mod:`~hepml_coffea.datasets.corrections`), whose
+        extra draws come from ``data_rng``: data pileup profile, leptons kept with probability
+        SF, jets smeared to SF × the simulated resolution; no ``Pileup_*`` branches. So the
+        same ``truth`` and ``rng`` state give the simulated event and its pseudo-data twin.
+    jes_shift : float, default 0
+        Pseudo-data only: scale the pT and mass of every stored jet by
+        ``1 + jes_shift · jes_uncertainty(|eta|, pT)`` and propagate to MET
+        (``MET_vec -= Σ Δjet_vec``, also PuppiMET).
 
     Returns
     -------
@@ -87,18 +116,32 @@ def reconstruct(truth: Truth, rng: np.random.Generator) -> dict[str, object]:
         fields, written by uproot as ``nMuon`` + ``Muon_pt`` ...).
     """
     n = truth.nu.shape[0]
+    is_data = data_rng is not None
     # ------------------------------------------------------------------ jets
     p = truth.partons
     ppt, peta, pphi = ph.pt_eta_phi(p)
     pm = ph.mass(p)
-    sigma = np.sqrt((1.1 / np.sqrt(np.maximum(ppt, 1.0))) ** 2 + 0.05**2)
+    sigma = np.sqrt((JER_STOCHASTIC / np.sqrt(np.maximum(ppt, 1.0))) ** 2 + JER_CONSTANT**2)
     hflav = np.select([truth.pflav == 5, truth.pflav == 4], [5, 4], 0)
     resp = rng.normal(np.where(hflav == 5, 0.97, 1.0), sigma)
     jpt = ppt * np.clip(resp, 0.3, None)
     jeta = peta + rng.normal(0.0, 0.01, ppt.shape)
     jphi = pphi + rng.normal(0.0, 0.01, ppt.shape)
     jmass = pm * np.clip(resp, 0.3, None)
+    if data_rng is not None:  # resolution SF × that of the simulation: extra smearing sqrt(SF² − 1)
+        aeta = np.abs(jeta)
+        sf = evaluate("jer_sf", "nominal", aeta)
+        extra = 1.0 + data_rng.normal(0.0, 1.0, ppt.shape) * evaluate(
+            "jer_resolution", aeta, jpt
+        ) * np.sqrt(np.maximum(sf**2 - 1.0, 0.0))
+        extra = np.clip(extra, 0.3, None)
+        jpt, jmass = jpt * extra, jmass * extra
     jvalid = truth.pvalid & (jpt > 15.0) & (np.abs(jeta) < 4.7)
+    jpt_nominal = jpt
+    if jes_shift:
+        scale = 1.0 + jes_shift * evaluate("jes_uncertainty", np.abs(jeta), jpt)
+        jpt = np.where(jvalid, jpt * scale, jpt)
+        jmass = np.where(jvalid, jmass * scale, jmass)
     deep, csv = _btag(rng, hflav)
     u = rng.random(ppt.shape)
     jet_id = np.select([u < 0.965, u < 0.985], [6, 2], 0)
@@ -128,6 +171,14 @@ def reconstruct(truth: Truth, rng: np.random.Generator) -> dict[str, object]:
     all_phi = np.concatenate([lphi, nphi], axis=1)
     all_pdg = np.concatenate([truth.lpdg, npdg], axis=1)
     all_valid = np.concatenate([prompt_ok, has_np], axis=1)
+    if data_rng is not None:  # ε_data = ε_MC · SF: keep each lepton with probability SF(|eta|, pT)
+        aeta = np.abs(all_eta)
+        sf = np.where(
+            np.abs(all_pdg) == 13,
+            evaluate("muon_sf", "nominal", aeta, all_pt),
+            evaluate("electron_sf", "nominal", aeta, all_pt),
+        )
+        all_valid = all_valid & (data_rng.random(all_pt.shape) < sf)
     prompt = np.concatenate([np.ones_like(prompt_ok), np.zeros_like(has_np)], axis=1)
     gflav = np.concatenate([np.ones(lpt.shape, np.uint8), npflav], axis=1)
     shape = all_pt.shape
@@ -161,7 +212,9 @@ def reconstruct(truth: Truth, rng: np.random.Generator) -> dict[str, object]:
             "pdgId": cols["pdgId"], "jetIdx": jidx, "genPartFlav": cols["genPartFlav"],
             "pfRelIso03_all": cols["iso03"],
         }  # fmt: skip
-        dtypes = dict.fromkeys(["pt", "eta", "phi", "mass", "pfRelIso03_all"], np.float32)
+        dtypes: dict[str, Any] = dict.fromkeys(
+            ["pt", "eta", "phi", "mass", "pfRelIso03_all"], np.float32
+        )
         dtypes |= {
             "charge": np.int32,
             "pdgId": np.int32,
@@ -183,7 +236,9 @@ def reconstruct(truth: Truth, rng: np.random.Generator) -> dict[str, object]:
         "electronIdx1": jet_links["Electron"][0], "electronIdx2": jet_links["Electron"][1],
         "nMuons": jet_links["Muon"][2], "nElectrons": jet_links["Electron"][2],
     }  # fmt: skip
-    jdt = dict.fromkeys(["pt", "eta", "phi", "mass", "btagDeepFlavB", "btagCSVV2"], np.float32)
+    jdt: dict[str, Any] = dict.fromkeys(
+        ["pt", "eta", "phi", "mass", "btagDeepFlavB", "btagCSVV2"], np.float32
+    )
     jdt |= dict.fromkeys(
         ["jetId", "puId", "hadronFlavour", "partonFlavour", "muonIdx1", "muonIdx2",
          "electronIdx1", "electronIdx2", "nMuons", "nElectrons"],
@@ -192,16 +247,28 @@ def reconstruct(truth: Truth, rng: np.random.Generator) -> dict[str, object]:
     collections["Jet"] = _jagged(jcols, jsv, jcounts, jdt)
 
     # ------------------------------------------------------------------ MET
-    dj = np.where(truth.pvalid, 1.0, 0.0) * (ppt - np.where(jvalid, jpt, 0.0))  # lost pT
-    mis = np.stack([(dj * np.cos(pphi)).sum(1), (dj * np.sin(pphi)).sum(1)], axis=1)
+    # lost pT of the nominal jets; a JES shift then moves MET by -Σ Δjet (stored jets)
+    dj = np.where(truth.pvalid, 1.0, 0.0) * (ppt - np.where(jvalid, jpt_nominal, 0.0))
+    shift = np.where(jvalid, jpt - jpt_nominal, 0.0)
+    mis = np.stack(
+        [
+            (dj * np.cos(pphi)).sum(1) - (shift * np.cos(jphi)).sum(1),
+            (dj * np.sin(pphi)).sum(1) - (shift * np.sin(jphi)).sum(1),
+        ],
+        axis=1,
+    )
     met_true = truth.nu + mis
-    out: dict[str, object] = {}
+    out: dict[str, Any] = {}
     for name, noise in [("MET", 12.0), ("PuppiMET", 9.0)]:
         v = met_true + rng.normal(0.0, noise, (n, 2))
         out[f"{name}_pt"] = np.hypot(v[:, 0], v[:, 1]).astype(np.float32)
         out[f"{name}_phi"] = np.arctan2(v[:, 1], v[:, 0]).astype(np.float32)
 
-    out["PV_npvs"] = (rng.poisson(28.0, n) + 1).astype(np.int32)
+    ntrue = sample_pileup(rng, n, "nominal" if is_data else "mc")
+    out["PV_npvs"] = (rng.poisson(0.9 * ntrue) + 1).astype(np.int32)
+    if not is_data:
+        out["Pileup_nTrueInt"] = ntrue.astype(np.float32)
+        out["Pileup_nPU"] = rng.poisson(ntrue).astype(np.int32)
     mu, el = collections["Muon"], collections["Electron"]
     mu_trig = ak.any((mu.pt > 24.0) & (mu.pfRelIso04_all < 0.2) & (abs(mu.eta) < 2.4), axis=1)
     el_trig = ak.any((el.pt > 32.0) & (el.cutBased >= 3) & (abs(el.eta) < 2.1), axis=1)

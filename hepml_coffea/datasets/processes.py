@@ -45,6 +45,10 @@ class Process:
         |genWeight| of every event (constant per process, as for a POWHEG/aMC@NLO sample).
     negative_weight_fraction : float
         Default fraction of events with negative genWeight.
+    index : int
+        Seed stream of the process.
+    process : str
+        Physics process (``metadata["process"]`` of the fileset: the histograms' process axis).
     """
 
     name: str
@@ -53,6 +57,7 @@ class Process:
     genweight: float
     negative_weight_fraction: float
     index: int
+    process: str
 
 
 # Effective cross sections (pb) for the generated phase space, ℓ = e, μ:
@@ -64,10 +69,10 @@ class Process:
 MC_PROCESSES: dict[str, Process] = {
     p.name: p
     for p in [
-        Process("ttbar_semilep", 242.2, 1, 1.0, 0.03, 1),
-        Process("wjets", 1520.0, 0, 1.0, 0.0, 2),
-        Process("single_top", 67.8, 0, 1.0, 0.02, 3),
-        Process("dy", 420.0, 0, 23.2, 0.05, 4),
+        Process("ttbar_semilep", 242.2, 1, 1.0, 0.03, 1, "ttbar"),
+        Process("wjets", 1520.0, 0, 1.0, 0.0, 2, "wjets"),
+        Process("single_top", 67.8, 0, 1.0, 0.02, 3, "single_top"),
+        Process("dy", 420.0, 0, 23.2, 0.05, 4, "dy"),
     ]
 }
 PROCESSES: dict[str, float] = {name: p.xsec for name, p in MC_PROCESSES.items()} | {"data": 0.0}
@@ -81,6 +86,8 @@ class Truth:
     partons : (n, K, 4) four-vectors (GeV); pflav (n, K) |PDG id| (21 = gluon); pvalid (n, K).
     leptons : (n, L, 4); lpdg (n, L) signed PDG id; lvalid (n, L).
     nu : (n, 2) vector sum (px, py) of the neutrinos (GeV).
+    fsr_n, fsr_m : (n,) decay quarks that radiated / could radiate; fsr_p their probability.
+    isr_n : (n,) Poisson count of ISR partons, capped at ``isr_cap``; isr_mean its mean.
     """
 
     partons: np.ndarray
@@ -90,13 +97,23 @@ class Truth:
     lpdg: np.ndarray
     lvalid: np.ndarray
     nu: np.ndarray
+    fsr_n: np.ndarray
+    fsr_m: np.ndarray
+    fsr_p: float
+    isr_n: np.ndarray
+    isr_mean: float
+    isr_cap: int
 
 
 class _Builder:
     """Collects parton and lepton slots, then stacks them into a :class:`Truth`."""
 
-    def __init__(self, rng: np.random.Generator, n: int) -> None:
-        self.rng, self.n = rng, n
+    def __init__(self, rng: np.random.Generator, n: int, fsr_prob: float = FSR_PROB) -> None:
+        self.rng, self.n, self.fsr_prob = rng, n, fsr_prob
+        self.fsr_n = np.zeros(n, np.int64)
+        self.fsr_m = np.zeros(n, np.int64)
+        self.isr_n = np.zeros(n, np.int64)
+        self.isr_mean, self.isr_cap = 0.0, 1
         self.partons: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.leptons: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.nu = np.zeros((n, 2))
@@ -119,6 +136,8 @@ class _Builder:
         if fsr is None:
             self.partons.append((p4, flav, valid))
             return
+        self.fsr_n += fsr & valid
+        self.fsr_m += valid
         q, g = ph.two_body_decay(
             self.rng, p4, self.rng.uniform(2.0, 8.0, self.n), self.rng.uniform(1.0, 6.0, self.n)
         )
@@ -127,7 +146,7 @@ class _Builder:
 
     def virtual_mass(self, flav: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(mass, fsr-flag) for a quark about to be produced in a decay."""
-        fsr = self.rng.random(self.n) < FSR_PROB
+        fsr = self.rng.random(self.n) < self.fsr_prob
         m = np.where(fsr, self.rng.uniform(14.0, 28.0, self.n), self.jet_mass(flav))
         return m, fsr
 
@@ -149,7 +168,9 @@ class _Builder:
         """``nmin`` + Poisson(``mean``) extra partons (at most ``kmax``), pT = ``ptmin`` U^(-1/2.2)
         GeV, η ~ N(0, 1.8); ``heavy`` = (c, b) fractions, the rest gluons (80%) and light quarks."""
         rng, n = self.rng, self.n
-        nisr = np.minimum(nmin + rng.poisson(mean, n), kmax)
+        self.isr_n = np.minimum(rng.poisson(mean, n), kmax - nmin)
+        self.isr_mean, self.isr_cap = mean, kmax - nmin
+        nisr = nmin + self.isr_n
         for k in range(kmax):
             pt = np.minimum(ptmin * rng.random(n) ** (-1.0 / 2.2), 800.0)
             eta = rng.normal(0.0, 1.8, n)
@@ -206,7 +227,8 @@ class _Builder:
 
         p, pf, pv = stack(self.partons, self.n)
         lep, lpdg, lv = stack(self.leptons, self.n)
-        return Truth(p, pf, pv, lep, lpdg, lv, self.nu)
+        return Truth(p, pf, pv, lep, lpdg, lv, self.nu, self.fsr_n, self.fsr_m, self.fsr_prob,
+                     self.isr_n, self.isr_mean, self.isr_cap)  # fmt: skip
 
 
 def _ttbar(b: _Builder) -> None:
@@ -242,7 +264,9 @@ def _single_top(b: _Builder) -> None:
     b.partons.append((q, rng.integers(1, 3, n).astype(np.int32), ~tw))
     # ... and the second b from initial-state gluon splitting, soft and often lost
     pt = 12.0 + rng.exponential(18.0, n)
-    bb = ph.from_pt_eta_phi_m(pt, rng.normal(0.0, 1.8, n), rng.uniform(-np.pi, np.pi, n), 6.0)
+    bb = ph.from_pt_eta_phi_m(
+        pt, rng.normal(0.0, 1.8, n), rng.uniform(-np.pi, np.pi, n), np.full(n, 6.0)
+    )
     b.partons.append((bb, np.full(n, 5, np.int32), ~tw & (rng.random(n) < 0.6)))
     b.isr(1.8)
 
@@ -275,8 +299,11 @@ _GENERATORS: dict[str, Callable[[_Builder], None]] = {
 }
 
 
-def generate_truth(process: str, rng: np.random.Generator, n: int) -> Truth:
-    """Parton-level final state of ``n`` events of ``process`` (a key of ``MC_PROCESSES``)."""
-    b = _Builder(rng, n)
+def generate_truth(
+    process: str, rng: np.random.Generator, n: int, fsr_prob: float = FSR_PROB
+) -> Truth:
+    """Parton-level final state of ``n`` events of ``process`` (a key of ``MC_PROCESSES``);
+    ``fsr_prob`` is the probability that a decay quark radiates."""
+    b = _Builder(rng, n, fsr_prob)
     _GENERATORS[process](b)
     return b.build()

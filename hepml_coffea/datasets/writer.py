@@ -15,6 +15,7 @@ import types
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import awkward as ak
 import numpy as np
@@ -83,8 +84,8 @@ def _uproot_patches() -> Iterator[None]:
       hard-coded ``int32`` (``Tree._branch_np`` is wrapped for ``kind="counter"``).
     """
     fake = types.SimpleNamespace(datetime=_FrozenDatetime)
-    mods = [getattr(uproot.writing, m, None) for m in _UPROOT_WRITING_MODULES]
-    mods = [m for m in mods if m is not None and hasattr(m, "datetime")]
+    found = [getattr(uproot.writing, m, None) for m in _UPROOT_WRITING_MODULES]
+    mods: list[Any] = [m for m in found if m is not None and hasattr(m, "datetime")]
     tree_cls = uproot.writing._cascadetree.Tree
     branch_np = tree_cls._branch_np
 
@@ -118,7 +119,7 @@ def _uuid_factory(key: str):
 
 def write_nanoaod(
     path: str | Path,
-    blocks: Iterable[dict[str, object]],
+    blocks: Iterable[dict[str, Any]],
     runs: dict[str, np.ndarray] | None,
     *,
     compression,

@@ -50,7 +50,11 @@ def test_fileset_contract(generated_fileset, fileset):
         meta = entry["metadata"]
         assert meta["is_data"] is (name == "data")
         assert meta["label"] == (-1 if name == "data" else MC_PROCESSES[name].label)
-        assert meta["xsec"] == (0.0 if name == "data" else MC_PROCESSES[name].xsec)
+        if name == "data":
+            assert "xsec" not in meta and "sumw" not in meta
+        else:
+            assert meta["xsec"] == MC_PROCESSES[name].xsec
+            assert meta["process"] == MC_PROCESSES[name].process
         assert meta["lumi"] == raw["data"]["metadata"]["lumi"] > 0
     assert raw["ttbar_semilep"]["metadata"]["label"] == 1
     for entry in fileset.values():
@@ -149,7 +153,8 @@ def test_same_seed_byte_identical_other_seed_differs(tmp_path):
     b = _sha(generate(tmp_path / "b", seed=7, **kw).parent)
     c = _sha(generate(tmp_path / "c", seed=8, **kw).parent)
     assert a == b
-    assert set(a) == {"dy_0.root", "data_0.root", "fileset.json"}
+    assert set(a) == {"dy_0.root", "data_0.root", "fileset.json", "corrections.json",
+                      "golden.json", "lumi.csv"}  # fmt: skip
     assert a["dy_0.root"] != c["dy_0.root"] and a["data_0.root"] != c["data_0.root"]
 
 
