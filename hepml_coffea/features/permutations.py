@@ -25,6 +25,8 @@ import awkward as ak
 import numpy as np
 
 from hepml_coffea.features.kinematics import M_TOP, M_W
+from hepml_coffea.features.library import _jets, _lepton, _neutrino
+from hepml_coffea.features.objects import EventObjects
 from hepml_coffea.flat import FlatCollection, cartesian_zip, segment_argmin
 
 #: The four roles of an assignment, in the column order of :attr:`Permutations.jets`.
@@ -297,3 +299,22 @@ def permutation_labels(perms: Permutations, roles: np.ndarray) -> np.ndarray:
     """
     r = np.asarray(roles)[perms.jets] if len(perms) else np.zeros((0, 4), dtype=np.int64)
     return (r[:, 0] == 1) & (r[:, 1] == 2) & (r[:, 2] == 3) & (r[:, 3] == 3)
+
+
+def event_permutations(
+    objects: EventObjects, n_jets: int = 4
+) -> tuple[Permutations, dict[str, np.ndarray]]:
+    """The permutations and their features for the selected objects of a chunk.
+
+    Uses the jets, lepton and neutrino the built-in features share (computed once per
+    :class:`~hepml_coffea.features.objects.EventObjects`).
+
+    Returns
+    -------
+    perms : Permutations
+    features : dict of str to numpy.ndarray
+        :func:`permutation_features` of ``perms``.
+    """
+    jets = _jets(objects)
+    perms = enumerate_permutations(jets, n_jets)
+    return perms, permutation_features(perms, jets, _lepton(objects), _neutrino(objects)[1])
