@@ -263,3 +263,86 @@ def test_train_reads_csv_hdf5_root_tables(run_dir, tmp_path, fmt):
     want = json.loads((tmp_path / "ref" / "training.json").read_text())
     assert (got["n_train"], got["n_test"]) == (want["n_train"], want["n_test"])
     assert got["auc_test"] == pytest.approx(want["auc_test"], abs=1e-9)
+
+
+MC_SETS = ["training.bdt.n_estimators=30", "training.bdt.max_depth=3", "training.test_fraction=0.5"]
+
+
+@pytest.fixture(scope="module")
+def multiclass_dir(run_dir, tmp_path_factory) -> Path:
+    from hepml_coffea.workflows import train_model
+
+    out = tmp_path_factory.mktemp("multiclass") / "mc"
+    train_model(ANALYSIS, run_dir, "bdt", out, overrides=MC_SETS, progress=False, multiclass=True)
+    return out
+
+
+def test_multiclass_training_classes_and_scores(run_dir, multiclass_dir, pairwise_auc):
+    from hepml_coffea.estimators import load, signal_score
+    from hepml_coffea.workflows.tables import is_test_row
+
+    info = json.loads((multiclass_dir / "training.json").read_text())
+    assert info["classes"] == ["ttbar", "wjets", "single_top_dy"] == list(_config()["classes"])
+    assert info["signal_class"] == "ttbar"
+    est = load(multiclass_dir)
+    assert est.classes_.tolist() == [0, 1, 2]
+    # classes by hand: each MC dataset's process (run.json) → its class in config.toml
+    datasets = json.loads((run_dir / "run.json").read_text())["datasets"]
+    of_process = {"ttbar": 0, "ttbar_semilep": 0, "wjets": 1, "single_top": 2, "dy": 2}  # TMPFIX
+    frames = [
+        pd.read_parquet(run_dir / "features" / f"{ds}.parquet").assign(
+            cls=of_process[meta["process"]]
+        )
+        for ds, meta in sorted(datasets.items())
+        if not meta["is_data"]
+    ]
+    table = pd.concat(frames, ignore_index=True)
+    y = table["cls"].to_numpy()
+    assert sorted(set(y)) == [0, 1, 2]
+    test = is_test_row(table, info["split"]["test_fraction"], info["split"]["seed"])
+    assert (info["n_train"], info["n_test"]) == (int((~test).sum()), int(test.sum()))
+    proba = est.predict_proba(table[info["features"]])
+    assert proba.shape == (len(table), 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    # the signal score of the 3-class model is P(ttbar); the recorded AUC is ttbar vs the rest
+    s = signal_score(est, table.loc[test, info["features"]])
+    np.testing.assert_array_equal(s, proba[test, 0])
+    w = table["weight"].to_numpy()[test]
+    assert info["auc_test"] == pytest.approx(pairwise_auc(y[test] == 0, s, w), abs=1e-9)
+    assert info["auc_test"] > 0.75
+    # the softmax separates the backgrounds too: W+jets events score highest as W+jets on average
+    wj = y == 1
+    assert proba[wj, 1].mean() > proba[~wj, 1].mean() + 0.1
+
+
+def test_multiclass_scorer_writes_one_column_per_class(run_dir, multiclass_dir):
+    from hepml_coffea.config import load_analysis
+    from hepml_coffea.estimators import load
+    from hepml_coffea.workflows.apply import make_scorers
+
+    (scorer,) = make_scorers([multiclass_dir], load_analysis(ANALYSIS))
+    assert scorer.class_names == ["ttbar", "wjets", "single_top_dy"]
+    assert scorer.columns == ["score_mc_ttbar", "score_mc_wjets", "score_mc_single_top_dy"]
+    assert scorer.signal_column == "score_mc_ttbar"
+    info = json.loads((multiclass_dir / "training.json").read_text())
+    assert scorer.score_cut == info["selection"]["optimal_cut"]
+    table = pd.read_parquet(run_dir / "features" / "wjets.parquet")
+    X = table[scorer.feature_names].to_numpy(np.float32)
+    cols = scorer.score_columns(X)
+    proba = load(multiclass_dir).predict_proba(table[scorer.feature_names])
+    for i, c in enumerate(scorer.columns):
+        np.testing.assert_allclose(cols[c], proba[:, i], atol=1e-6)
+
+
+def test_multiclass_needs_every_dataset_in_a_class(run_dir, tmp_path):
+    from hepml_coffea.workflows import train_model
+
+    with pytest.raises(ConfigError, match=r"Dataset 'dy' \(process 'dy'\) belongs to no class"):
+        train_model(
+            ANALYSIS, run_dir, "bdt", tmp_path / "m", multiclass=True, progress=False,
+            overrides=['classes.single_top_dy=["single_top"]'],
+        )  # fmt: skip
+    with pytest.raises(ConfigError, match=r"needs at least 3"):
+        from hepml_coffea.workflows.tables import class_definitions
+
+        class_definitions({"a": ["x"], "b": ["y"]})
