@@ -40,6 +40,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         processes=args.processes,
         lumi=args.lumi,
         negative_weight_fraction=args.negative_weight_fraction,
+        signal_strength=args.signal_strength,
+        jes_shift=args.jes_shift,
+        data_seed=args.data_seed,
+        golden_drop_fraction=args.golden_drop_fraction,
         progress=not args.quiet,
     )
     print(f"wrote fileset {fileset}")
@@ -250,6 +254,35 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="fraction of ttbar events with negative genWeight",
+    )
+    p.add_argument(
+        "--signal-strength",
+        type=float,
+        default=1.0,
+        metavar="MU",
+        help="pseudo-data: inject the signal (ttbar) at MU times its cross section "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--jes-shift",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="pseudo-data: shift jet pT by S sigma of jes_uncertainty in corrections.json, MET "
+        "propagated (default: %(default)s)",
+    )
+    p.add_argument(
+        "--data-seed",
+        type=int,
+        default=None,
+        help="seed of the pseudo-data alone, for toys with the same simulation (default: --seed)",
+    )
+    p.add_argument(
+        "--golden-drop-fraction",
+        type=float,
+        default=0.05,
+        help="fraction of the pseudo-data's luminosity sections left out of golden.json "
+        "(default: %(default)s)",
     )
     p.set_defaults(func=_cmd_generate)
 
