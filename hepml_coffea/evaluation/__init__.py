@@ -45,9 +45,11 @@ from hepml_coffea.evaluation.significance import (
     selection_significance,
     significance_scan,
 )
+from hepml_coffea.evaluation.summary import BinaryEvaluation
 
 __all__ = [
     "KS_ALPHA",
+    "BinaryEvaluation",
     "LearningCurve",
     "MulticlassEvaluation",
     "PermutationImportance",

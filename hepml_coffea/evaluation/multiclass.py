@@ -134,6 +134,8 @@ def evaluate_multiclass(
     proba: ArrayLike,
     classes: Sequence[Any],
     sample_weight: ArrayLike | None = None,
+    *,
+    class_names: Sequence[str] | None = None,
 ) -> MulticlassEvaluation:
     """One-vs-rest ROC/AUC, the confusion matrix and per-class precision/recall/F1.
 
@@ -147,6 +149,8 @@ def evaluate_multiclass(
     classes : sequence of length n_classes
         E.g. the estimator's ``classes_``.
     sample_weight : array-like of shape (n_samples,), optional
+    class_names : sequence of str, optional
+        Names shown for ``classes`` (default their string form).
 
     Returns
     -------
@@ -162,7 +166,10 @@ def evaluate_multiclass(
         msg = f"proba has {p.shape[0]} rows but y_true has {t.shape[0]} entries; they must match."
         raise ValueError(msg)
     w = check_weight(sample_weight, t.shape[0])
-    names = [str(c) for c in classes]
+    names = [str(c) for c in (classes if class_names is None else class_names)]
+    if len(names) != n:
+        msg = f"class_names has {len(names)} names for {n} classes; give one per class."
+        raise ValueError(msg)
     roc, auc = {}, np.full(n, np.nan)
     for i, name in enumerate(names):
         fpr, tpr, _ = roc_curve(t == i, p[:, i], w)

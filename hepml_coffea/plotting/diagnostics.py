@@ -9,13 +9,15 @@ import numpy as np
 from matplotlib.axes import Axes
 from numpy.typing import ArrayLike
 
-from hepml_coffea.plotting.style import cms_label, new_axes
+from hepml_coffea.plotting.style import cms_label, legend_headroom, new_axes
 
 __all__ = [
+    "class_metrics",
     "confusion_matrix",
     "correlation_matrix",
     "feature_importance",
     "learning_curve",
+    "response_resolution",
     "significance_scan",
 ]
 
@@ -34,6 +36,7 @@ def correlation_matrix(
     title: str | None = None,
     lumi: float | None = None,
     status: str | None = None,
+    com: float | str | None = 13.0,
     ax: Axes | None = None,
 ) -> Axes:
     """Correlation matrix with feature names as tick labels and annotated values (in %).
@@ -65,7 +68,7 @@ def correlation_matrix(
     ax.set_yticks(range(n), feature_names)
     ax.minorticks_off()
     ax.tick_params(which="both", top=False, right=False)
-    cms_label(ax, data=False, lumi=lumi, status=status)
+    cms_label(ax, data=False, lumi=lumi, status=status, com=com)
     return ax
 
 
@@ -77,6 +80,7 @@ def feature_importance(
     xlabel: str = "Weighted AUC decrease when permuted",
     lumi: float | None = None,
     status: str | None = None,
+    com: float | str | None = 13.0,
     ax: Axes | None = None,
 ) -> Axes:
     """Horizontal bars of feature importance with error bars, most important on top.
@@ -112,7 +116,7 @@ def feature_importance(
     ax.axvline(0, color="black", linewidth=1)
     ax.set_xlabel(xlabel)
     ax.set_ylim(-0.6, n - 0.4)
-    cms_label(ax, data=False, lumi=lumi, status=status)
+    cms_label(ax, data=False, lumi=lumi, status=status, com=com)
     return ax
 
 
@@ -120,51 +124,169 @@ def confusion_matrix(
     cm: ArrayLike,
     *,
     class_names: Sequence[str] = ("Background", "Signal"),
-    normalized: bool = False,
+    threshold: float | None = None,
+    score_name: str = "score",
+    value_label: str = "Weighted events",
     lumi: float | None = None,
     status: str | None = None,
+    com: float | str | None = 13.0,
     ax: Axes | None = None,
 ) -> Axes:
-    """Confusion matrix (rows: true class, columns: predicted) with annotated values.
+    """Confusion matrix (rows: true class, columns: predicted) in weighted events.
+
+    Each cell shows the weighted event count and, below it, its fraction of the true class
+    (the row). The colour is the row fraction, so that small classes stay visible.
 
     Parameters
     ----------
     cm : array-like of shape (n_classes, n_classes)
-        E.g. from :func:`hepml_coffea.evaluation.confusion_matrix_at` (``[[TN, FP], [FN, TP]]``).
+        Weighted counts, e.g. from :func:`hepml_coffea.evaluation.confusion_matrix_at`
+        (``[[TN, FP], [FN, TP]]``) or ``MulticlassEvaluation.confusion``.
     class_names : sequence of str
-    normalized : bool, default False
-        Whether ``cm`` holds fractions (annotated with 3 digits) or weighted event counts.
-    lumi, status, ax : optional
+    threshold : float, optional
+        The score cut defining "predicted signal" (binary); written in the title.
+    score_name : str
+        Name of the score in that title.
+    value_label : str
+        What the counts are (colour-bar and title), e.g. "Weighted events (full luminosity)".
+    lumi, status, com, ax : optional
 
     Returns
     -------
     Axes
     """
     m = np.asarray(cm, dtype=float)
-    ax = new_axes(ax)
-    im = ax.imshow(m, cmap="Blues")
-    ax.figure.colorbar(
-        im, ax=ax, label="Fraction" if normalized else "Weighted events", fraction=0.046, pad=0.04
-    )
-    mid = np.nanmax(m) / 2 if np.isfinite(m).any() else 0
-    for (i, j), v in np.ndenumerate(m):
-        ax.text(
-            j,
-            i,
-            format(v, ".3f" if normalized else ".4g"),
-            ha="center",
-            va="center",
-            color="white" if v > mid else "black",
-        )
     n = len(class_names)
-    ax.set_xticks(range(n), class_names)
-    ax.set_yticks(range(n), class_names, rotation=90, va="center")
+    if m.shape != (n, n):
+        msg = f"cm has shape {m.shape} but there are {n} class names; they must match."
+        raise ValueError(msg)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = m / m.sum(axis=1, keepdims=True)
+    ax = new_axes(ax, figsize=(max(11, 2.2 * n + 5), max(9, 2.2 * n + 4)))
+    im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    ax.figure.colorbar(im, ax=ax, label="Fraction of the true class", fraction=0.046, pad=0.04)
+    for (i, j), v in np.ndenumerate(m):
+        f = frac[i, j]
+        ax.text(
+            j, i, f"{v:.4g}\n({f:.1%})" if np.isfinite(f) else f"{v:.4g}", ha="center",
+            va="center", color="white" if np.isfinite(f) and f > 0.5 else "black",
+            fontsize="small" if n > 3 else "medium",
+        )  # fmt: skip
+    ax.set_xticks(
+        range(n), class_names, rotation=0 if n <= 3 else 30, ha="center" if n <= 3 else "right"
+    )
+    ax.set_yticks(range(n), class_names, rotation=90 if n <= 3 else 0, va="center")
     ax.minorticks_off()
     ax.tick_params(which="both", top=False, right=False)
-    ax.set_xlabel("Predicted class")
+    rule = (
+        f"{score_name} ≥ {threshold:.3g}: signal"
+        if threshold is not None
+        else "largest probability"
+    )
+    ax.set_xlabel(f"Predicted class ({rule})\nCells: {value_label} (fraction of the true class)")
+    ax.xaxis.label.set_fontsize("small")
     ax.set_ylabel("True class")
-    cms_label(ax, data=False, lumi=lumi, status=status)
+    cms_label(ax, data=False, lumi=lumi, status=status, com=com)
     return ax
+
+
+def class_metrics(
+    class_names: Sequence[str],
+    precision: ArrayLike,
+    recall: ArrayLike,
+    f1: ArrayLike,
+    *,
+    auc: ArrayLike | None = None,
+    lumi: float | None = None,
+    status: str | None = None,
+    com: float | str | None = 13.0,
+    ax: Axes | None = None,
+) -> Axes:
+    """Grouped bars of per-class precision, recall, F1 (and one-vs-rest AUC) of a multi-class model.
+
+    Parameters
+    ----------
+    class_names : sequence of str, length n_classes
+    precision, recall, f1 : array-like of shape (n_classes,)
+        E.g. from :class:`hepml_coffea.evaluation.MulticlassEvaluation`.
+    auc : array-like of shape (n_classes,), optional
+    lumi, status, com, ax : optional
+
+    Returns
+    -------
+    Axes
+    """
+    series = [("Precision", precision), ("Recall", recall), ("F1", f1)]
+    if auc is not None:
+        series.append(("AUC (one vs rest)", auc))
+    n = len(class_names)
+    ax = new_axes(ax)
+    width = 0.8 / len(series)
+    x = np.arange(n)
+    for k, (name, vals) in enumerate(series):
+        v = np.asarray(vals, dtype=float)
+        bars = ax.bar(x + (k - (len(series) - 1) / 2) * width, v, width, label=name,
+                      color=["#5790fc", "#f89c20", "#e42536", "#964a8b"][k], edgecolor="black")  # fmt: skip
+        ax.bar_label(bars, fmt="%.2f", fontsize="xx-small", padding=2)
+    ax.set_xticks(x, class_names)
+    ax.tick_params(axis="x", which="minor", bottom=False, top=False)
+    ax.set_ylabel("Weighted metric")
+    legend_headroom(ax, 1.0, len(series), ncol=2)
+    ax.legend(ncol=2, fontsize="small", loc="upper right")
+    cms_label(ax, data=False, lumi=lumi, status=status, com=com)
+    return ax
+
+
+def response_resolution(
+    edges: ArrayLike,
+    response: dict[str, ArrayLike],
+    resolution: dict[str, ArrayLike],
+    *,
+    xlabel: str = r"Generator-jet $p_T$ [GeV]",
+    lumi: float | None = None,
+    status: str | None = None,
+    com: float | str | None = 13.0,
+    ax: Axes | None = None,
+    rax: Axes | None = None,
+) -> tuple[Axes, Axes]:
+    """Response (median, top) and relative resolution (bottom) per bin, per estimate.
+
+    Parameters
+    ----------
+    edges : array-like of shape (n_bins + 1,)
+    response, resolution : dict of name to array-like of shape (n_bins,)
+        E.g. ``ResponseResolution.response`` / ``.resolution`` ("before", "after" regression).
+    xlabel, lumi, status, com : optional
+    ax, rax : Axes, optional
+        Both or neither.
+
+    Returns
+    -------
+    (ax, rax)
+    """
+    from hepml_coffea.plotting.style import new_ratio_axes
+
+    e = np.asarray(edges, dtype=float)
+    c, half = 0.5 * (e[1:] + e[:-1]), 0.5 * np.diff(e)
+    ax, rax = new_ratio_axes(ax, rax)
+    colors = ["#5790fc", "#e42536", "#f89c20", "#964a8b"]
+    for k, name in enumerate(response):
+        r = np.asarray(response[name], dtype=float)
+        s = np.asarray(resolution[name], dtype=float)
+        ax.errorbar(c, r, xerr=half, fmt="o", color=colors[k % 4], label=name)
+        rax.errorbar(c, s / r, xerr=half, fmt="o", color=colors[k % 4])
+    ax.axhline(1.0, color="gray", linestyle="--", linewidth=1)
+    ax.set_ylabel(r"Response median($p_T^{est}/p_T^{true}$)")
+    rax.set_ylabel(r"$\sigma/R$")
+    rax.set_xlabel(xlabel)
+    ax.set_xlim(e[0], e[-1])
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo, hi + 0.4 * (hi - lo))
+    ax.legend(
+        loc="upper right", fontsize="small", title="σ = ½(q84 − q16)", title_fontsize="x-small"
+    )
+    cms_label(ax, data=False, lumi=lumi, status=status, com=com)
+    return ax, rax
 
 
 def learning_curve(
@@ -174,6 +296,7 @@ def learning_curve(
     *,
     lumi: float | None = None,
     status: str | None = None,
+    com: float | str | None = 13.0,
     ax: Axes | None = None,
 ) -> Axes:
     """Train and validation AUC against the number of training events (mean ± std over folds).
@@ -205,7 +328,7 @@ def learning_curve(
     lo, hi = ax.get_ylim()
     ax.set_ylim(lo, hi + 0.35 * (hi - lo))
     ax.legend(loc="upper right", fontsize="small")
-    cms_label(ax, data=False, lumi=lumi, status=status)
+    cms_label(ax, data=False, lumi=lumi, status=status, com=com)
     return ax
 
 
@@ -218,6 +341,7 @@ def significance_scan(
     xlabel: str = "Cut on classifier score",
     lumi: float | None = None,
     status: str | None = None,
+    com: float | str | None = 13.0,
     ax: Axes | None = None,
 ) -> Axes:
     """Asimov significance against the score cut, with the optimal cut marked.
@@ -264,5 +388,5 @@ def significance_scan(
     top = np.nanmax([np.nanmax(zz) if np.isfinite(zz).any() else 1.0, baseline_z or 0.0])
     ax.set_ylim(0, 1.45 * top)
     ax.legend(loc="upper left", fontsize="small")
-    cms_label(ax, data=False, lumi=lumi, status=status)
+    cms_label(ax, data=False, lumi=lumi, status=status, com=com)
     return ax

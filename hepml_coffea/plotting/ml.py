@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from numpy.typing import ArrayLike, NDArray
 
-from hepml_coffea.plotting.style import PALETTE, cms_label, new_axes
+from hepml_coffea.plotting.style import PALETTE, cms_label, legend_headroom, new_axes
 
 __all__ = ["overtraining", "roc_curves", "score_distributions"]
 
@@ -21,6 +21,7 @@ def roc_curves(
     kind: str = "rejection",
     lumi: float | None = None,
     status: str | None = None,
+    com: float | str | None = 13.0,
     ax: Axes | None = None,
 ) -> Axes:
     """ROC curves of several models with their AUC in the legend.
@@ -67,11 +68,12 @@ def roc_curves(
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.05)
     ax.legend(loc="upper right" if kind == "rejection" else "lower right", fontsize="small")
-    cms_label(ax, data=False, lumi=lumi, status=status)
+    cms_label(ax, data=False, lumi=lumi, status=status, com=com)
     return ax
 
 
 def _hist(x: NDArray, w: NDArray, edges: NDArray, density: bool) -> tuple[NDArray, NDArray]:
+    x = np.clip(x, edges[0], edges[-1])  # fold under/overflow into the edge bins
     vals, _ = np.histogram(x, edges, weights=w)
     var, _ = np.histogram(x, edges, weights=w * w)
     if density:
@@ -88,26 +90,33 @@ def overtraining(
     train_weight: ArrayLike | None = None,
     test_weight: ArrayLike | None = None,
     *,
+    ks_pvalues: Mapping[str, float] | None = None,
     bins: int = 30,
     range: tuple[float, float] | None = None,
     xlabel: str = "Classifier score",
     lumi: float | None = None,
     status: str | None = None,
+    com: float | str | None = 13.0,
     ax: Axes | None = None,
 ) -> Axes:
     """TMVA-style overtraining plot: test as filled histograms, train as points, per class.
 
     All four distributions are normalised to unit area; train points carry the weighted
     statistical error √Σw² (normalised). The legend gives the KS p-value of train vs. test
-    per class from :func:`hepml_coffea.evaluation.overtraining_report`.
+    per class when ``ks_pvalues`` is given (compute it with
+    :func:`hepml_coffea.evaluation.overtraining_report`; plots draw, they compute no
+    statistics), in scientific notation.
 
     Parameters
     ----------
     y_train, train_scores, train_weight : array-like of shape (n_train,)
     y_test, test_scores, test_weight : array-like of shape (n_test,)
+    ks_pvalues : mapping, optional
+        ``{"signal": p, "background": p}``.
     bins : int, default 30
     range : (float, float), optional
-        Score range; default the range of all scores.
+        Score range; default the range of all scores. Scores outside are folded into the
+        edge bins.
     xlabel : str
     lumi, status : optional
         CMS label (fb⁻¹).
@@ -117,11 +126,6 @@ def overtraining(
     -------
     Axes
     """
-    from hepml_coffea.evaluation import overtraining_report
-
-    report = overtraining_report(
-        y_train, train_scores, y_test, test_scores, train_weight, test_weight
-    )
     yt, yv = np.asarray(y_train) == 1, np.asarray(y_test) == 1
     st, sv = np.asarray(train_scores, dtype=float), np.asarray(test_scores, dtype=float)
     wt = np.ones_like(st) if train_weight is None else np.asarray(train_weight, dtype=float)
@@ -144,7 +148,8 @@ def overtraining(
             label=f"{name.capitalize()} (test)",
         )
         train_vals, train_err = _hist(st[yt == cls], wt[yt == cls], edges, True)
-        p = report[name]["pvalue"]
+        p = None if ks_pvalues is None else ks_pvalues.get(name)
+        ks_txt = "" if p is None else f", KS p = {p:.1e}"
         ax.errorbar(
             centers,
             train_vals,
@@ -152,15 +157,15 @@ def overtraining(
             fmt="o",
             color=color,
             markersize=5,
-            label=f"{name.capitalize()} (train), KS p = {p:.3f}",
+            label=f"{name.capitalize()} (train){ks_txt}",
         )
         top = max(top, np.max(test_vals), np.max(train_vals + train_err))
     ax.set_xlim(*range)
-    ax.set_ylim(0, 1.5 * top)
+    legend_headroom(ax, top, 4, ncol=1)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Normalised to unit area")
-    ax.legend(loc="upper center", fontsize="small")
-    cms_label(ax, data=False, lumi=lumi, status=status)
+    ax.legend(loc="upper right", fontsize="small")
+    cms_label(ax, data=False, lumi=lumi, status=status, com=com)
     return ax
 
 
@@ -175,6 +180,7 @@ def score_distributions(
     colors: Mapping[str, str] | None = None,
     lumi: float | None = None,
     status: str | None = None,
+    com: float | str | None = 13.0,
     ax: Axes | None = None,
 ) -> Axes:
     """Classifier-score distributions per class or per process, as step histograms.
@@ -229,8 +235,9 @@ def score_distributions(
     ax.set_ylabel("Normalised to unit area" if density else "Events / bin")
     if log:
         ax.set_yscale("log")
+        legend_headroom(ax, top, len(parsed), ncol=1, log=True, bottom=ax.get_ylim()[0])
     else:
-        ax.set_ylim(0, 1.35 * top)
-    ax.legend(loc="upper center", fontsize="small")
-    cms_label(ax, data=False, lumi=lumi, status=status)
+        legend_headroom(ax, top, len(parsed), ncol=1)
+    ax.legend(loc="upper right", fontsize="small")
+    cms_label(ax, data=False, lumi=lumi, status=status, com=com)
     return ax

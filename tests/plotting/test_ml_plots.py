@@ -33,7 +33,7 @@ def _label_texts(ax):
 def _check_label(ax, lumi_str="138", status="Simulation"):
     texts = _label_texts(ax)
     assert "CMS" in texts and status in texts
-    assert any(t.startswith(lumi_str) and "fb^{-1}" in t for t in texts), texts
+    assert any(t.startswith(lumi_str) and "fb$^{-1}$ (13 TeV)" in t for t in texts), texts
 
 
 def _legend(ax):
@@ -61,13 +61,18 @@ def test_roc_curves(scores, kind, plot_dir):
 
 def test_overtraining(scores, plot_dir):
     (yt, st, wt), (yv, sv, wv) = scores
-    ax = hp.overtraining(
-        yt, st, yv, sv, wt, wv, bins=25, range=(0, 1), xlabel="BDT score", lumi=138
-    )
     rep = ev.overtraining_report(yt, st, yv, sv, wt, wv)
+    ks = {c: r["pvalue"] for c, r in rep.items()}
+    ax = hp.overtraining(
+        yt, st, yv, sv, wt, wv, ks_pvalues=ks, bins=25, range=(0, 1), xlabel="BDT score", lumi=138
+    )
     legend = _legend(ax)
-    assert f"Signal (train), KS p = {rep['signal']['pvalue']:.3f}" in legend
-    assert f"Background (train), KS p = {rep['background']['pvalue']:.3f}" in legend
+    # scientific notation: a p-value of 1.7e-9 must not print as 0.000
+    assert f"Signal (train), KS p = {rep['signal']['pvalue']:.1e}" in legend
+    assert f"Background (train), KS p = {rep['background']['pvalue']:.1e}" in legend
+    ax2 = hp.overtraining(yt, st, yv, sv, ks_pvalues={"signal": 1.7e-9}, range=(0, 1))
+    assert "Signal (train), KS p = 1.7e-09" in _legend(ax2)
+    assert "Background (train)" in _legend(ax2)  # no p-value given: none printed
     assert "Signal (test)" in legend and "Background (test)" in legend
     assert sum(isinstance(c, ErrorbarContainer) for c in ax.containers) == 2
     filled = [p for p in ax.patches if isinstance(p, StepPatch) and p.get_fill()]
@@ -136,11 +141,19 @@ def test_feature_importance(plot_dir):
 
 def test_confusion_matrix(scores, plot_dir):
     (y, s, w), _ = scores
-    cm = ev.confusion_matrix_at(y, s, 0.5, w, normalize="true")
-    ax = hp.confusion_matrix(cm, normalized=True, lumi=138)
+    w = np.abs(w)
+    cm = ev.confusion_matrix_at(y, s, 0.47, w)
+    ax = hp.confusion_matrix(cm, threshold=0.47, score_name="BDT score", lumi=138)
     values = [t.get_text() for t in ax.texts][:4]
-    assert values == [f"{v:.3f}" for v in cm.ravel()]
-    assert ax.get_xlabel() == "Predicted class" and ax.get_ylabel() == "True class"
+    frac = cm / cm.sum(axis=1, keepdims=True)
+    # weighted counts, with the fraction of the true class below
+    assert values == [f"{v:.4g}\n({f:.1%})" for v, f in zip(cm.ravel(), frac.ravel(), strict=True)]
+    assert ax.get_xlabel() == (
+        "Predicted class (BDT score ≥ 0.47: signal)\n"
+        "Cells: Weighted events (fraction of the true class)"
+    )
+    assert ax.get_ylabel() == "True class"
+    assert ax.figure.axes[1].get_ylabel() == "Fraction of the true class"
     _check_label(ax)
     hp.savefig(ax, plot_dir / "confusion.png")
 
@@ -182,8 +195,17 @@ def test_cutflow(plot_dir):
     }
     ax = hp.cutflow(flows, lumi=138)
     assert [t.get_text() for t in ax.get_xticklabels()] == cuts
-    assert ax.get_yscale() == "log" and _legend(ax) == list(flows)
+    assert ax.get_yscale() == "log"
+    assert _legend(ax) == ["ttbar_semilep", "wjets", "dy", "MC total", "Data"]
     np.testing.assert_allclose(ax.lines[1].get_ydata()[:-1], list(flows["wjets"].values()))
+    total = sum(np.array(list(flows[d].values())) for d in ("ttbar_semilep", "wjets", "dy"))
+    np.testing.assert_allclose(ax.lines[3].get_ydata()[:-1], total)  # MC total line
+    data_pts = next(c for c in ax.containers if isinstance(c, ErrorbarContainer))
+    np.testing.assert_allclose(data_pts.lines[0].get_ydata(), list(flows["data"].values()))
+    ratios = [
+        t.get_text() for t in ax.texts if t.get_text()[:1].isdigit() and "fb" not in t.get_text()
+    ]
+    assert ratios == [f"{d / m:.2f}" for d, m in zip(flows["data"].values(), total, strict=True)]
     _check_label(ax, status="Preliminary")
     hp.savefig(ax, plot_dir / "cutflow.png")
     with pytest.raises(ValueError, match="same cuts"):
