@@ -1,0 +1,268 @@
+"""The ``fit`` step: a profile-likelihood fit of the signal strength to a ``run``/``apply`` output.
+
+``run_fit(DIR, "score_bdt", OUT)`` reads the ``score_bdt/<region>/<process>/<variation>``
+histograms of ``DIR/histograms.root``, builds the HistFactory model
+(:func:`hepml_coffea.statistics.build_workspace`, settings from the ``[fit]`` table that ``run``
+recorded in ``DIR/run.json``, plus overrides), fits it to the data with pyhf and writes to OUT:
+
+- ``workspace.json`` — the pyhf workspace (``pyhf.Workspace(json.load(f))`` loads it);
+- ``fit.json`` — μ̂ ± σ, every parameter's best fit ± uncertainty, the correlation matrix,
+  observed and expected significance, observed and expected 95 % CL CLs upper limits on μ,
+  the impacts, what was pruned, timings;
+- ``plots/`` — ``prefit_<region>.png``, ``postfit_<region>.png``, ``pulls.png``, ``impacts.png``.
+
+``DIR`` may also be a ``workspace.json`` (e.g. edited by hand): it is fitted as it is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hepml_coffea.errors import ConfigError, InputFileError
+from hepml_coffea.processing.outputs import write_json
+from hepml_coffea.statistics import inference
+from hepml_coffea.statistics.model import FitConfig, PruningEntry, build_workspace
+from hepml_coffea.statistics.templates import read_templates
+
+__all__ = ["FitResult", "load_fit_config", "load_workspace", "run_fit"]
+
+
+@dataclass
+class FitResult:
+    """Everything ``run_fit`` measured (also written to ``fit.json``)."""
+
+    mu: float
+    mu_uncertainty: float
+    parameters: inference.FitParameters
+    significance_observed: float
+    significance_expected: float
+    limit_observed: float | None
+    limit_expected: list[float | None]  # −2σ, −1σ, median, +1σ, +2σ
+    impacts: list[inference.Impact] = field(default_factory=list)
+    pruning: list[PruningEntry] = field(default_factory=list)
+    out: Path = Path()
+    plots: list[Path] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The content of ``fit.json``."""
+        p = self.parameters
+        exp = self.limit_expected
+        return {
+            "mu": {"value": self.mu, "uncertainty": self.mu_uncertainty},
+            "parameters": {
+                name: {"value": float(v), "uncertainty": float(e)}
+                for name, v, e in zip(p.labels, p.bestfit, p.uncertainty, strict=True)
+            },
+            "correlation": {"labels": p.labels, "matrix": p.correlation},
+            "twice_nll": p.twice_nll,
+            "significance": {
+                "observed": self.significance_observed,
+                "expected": self.significance_expected,
+                "p_value_observed": inference.p_value(self.significance_observed),
+                "p_value_expected": inference.p_value(self.significance_expected),
+            },
+            "upper_limit_95cl": {
+                "observed": self.limit_observed,
+                "expected": exp[2],
+                "expected_band": dict(
+                    zip(("-2sigma", "-1sigma", "median", "+1sigma", "+2sigma"), exp, strict=True)
+                ),
+            },
+            "impacts": [dataclasses.asdict(i) for i in self.impacts],
+            "pruning": [dataclasses.asdict(e) for e in self.pruning],
+            "plots": [p.name for p in self.plots],
+            "timings_s": self.timings,
+        }
+
+    def summary(self) -> str:
+        """One line for the terminal."""
+        lim = "n/a" if self.limit_observed is None else f"{self.limit_observed:.3g}"
+        exp = "n/a" if self.limit_expected[2] is None else f"{self.limit_expected[2]:.3g}"
+        return (
+            f"mu = {self.mu:.3f} ± {self.mu_uncertainty:.3f}; significance {self.significance_observed:.2f}σ "
+            f"observed ({self.significance_expected:.2f}σ expected); 95% CL limit mu < {lim} "
+            f"(expected {exp}); {len(self.plots)} plots → {self.out}/"
+        )
+
+
+def load_fit_config(
+    folder: str | os.PathLike | None, overrides: list[str] | tuple[str, ...] = ()
+) -> FitConfig:
+    """The ``[fit]`` settings recorded by ``run`` in ``folder/run.json`` (defaults if none), with ``key=value`` overrides."""
+    from hepml_coffea.config import apply_overrides
+
+    table: dict[str, Any] = {}
+    run_json = Path(folder) / "run.json" if folder is not None else None
+    if run_json is not None and run_json.is_file():
+        info = json.loads(run_json.read_text())
+        table = dict((info.get("config") or {}).get("fit") or {})
+    base = {
+        k: list(v) if isinstance(v, tuple) else v
+        for k, v in dataclasses.asdict(FitConfig()).items()
+    }
+    base.update(table)
+    merged = apply_overrides(
+        {"fit": base},
+        [o if o.startswith("fit.") else f"fit.{o}" for o in overrides],
+        source="the [fit] table",
+    )
+    return FitConfig.from_mapping(merged["fit"], source=f"[fit] of {run_json or 'the defaults'}")
+
+
+def load_workspace(spec: dict[str, Any] | str | os.PathLike, name: str = "the workspace"):
+    """A ``pyhf.Workspace`` from a spec or a JSON file; ConfigError (one line) if pyhf rejects it."""
+    import pyhf
+
+    if not isinstance(spec, dict):
+        path = Path(spec)
+        name = str(path)
+        try:
+            spec = json.loads(path.read_text())
+        except OSError as exc:
+            msg = (
+                f"cannot read {path}: {exc.strerror}; give a workspace.json or a run output folder."
+            )
+            raise InputFileError(msg) from None
+        except json.JSONDecodeError as exc:
+            msg = f"{path} is not JSON ({exc.msg} at line {exc.lineno}); give a pyhf workspace."
+            raise ConfigError(msg) from None
+    try:
+        ws = pyhf.Workspace(spec)
+        model = ws.model()
+        data = ws.data(model)
+    except Exception as exc:  # pyhf raises InvalidSpecification, InvalidModel, KeyError ...
+        text = " ".join(str(exc).split())[:300]
+        msg = f"pyhf rejects {name}: {type(exc).__name__}: {text}. Fix the workspace (see the pyhf JSON schema)."
+        raise ConfigError(msg) from None
+    return ws, model, data
+
+
+def run_fit(
+    input_dir: str | os.PathLike,
+    observable: str | None,
+    out: str | os.PathLike,
+    *,
+    config: FitConfig | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    impacts: bool = True,
+    limit: bool = True,
+    plots: bool = True,
+    lumi: float | None = None,
+) -> FitResult:
+    """Build the model, fit it to the data and write ``workspace.json``, ``fit.json`` and plots.
+
+    Parameters
+    ----------
+    input_dir : path
+        Output folder of ``run`` or ``apply`` (holding ``histograms.root``), or a
+        ``workspace.json`` to fit as it is.
+    observable : str or None
+        Histogram to fit, e.g. ``"score_bdt"`` (ignored for a workspace file).
+    out : path
+        Output folder (created).
+    config : FitConfig, optional
+        Model settings; default from ``input_dir/run.json`` (``[fit]``) and ``overrides``.
+    overrides : list of str
+        ``key=value`` changes of the ``[fit]`` settings (``signal=["ttbar"]``, ``lumi_uncertainty=0``).
+    impacts, limit, plots : bool
+        Whether to compute the impact ranking, the CLs limits, and draw the plots.
+    lumi : float, optional
+        Luminosity label in fb⁻¹ (default: from ``run.json``).
+
+    Returns
+    -------
+    FitResult
+    """
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    source = Path(input_dir)
+    out = Path(out)
+    pruning: list[PruningEntry] = []
+    templates = None
+    cfg: FitConfig | None = None
+    if source.is_file():
+        ws, model, data = load_workspace(source)
+        spec = dict(ws)
+    else:
+        if not source.is_dir():
+            msg = f"{source} does not exist; give the output folder of `run`/`apply` or a workspace.json."
+            raise InputFileError(msg)
+        if observable is None:
+            msg = "give the observable to fit (--observable, e.g. score_bdt)."
+            raise ConfigError(msg)
+        cfg = config if config is not None else load_fit_config(source, overrides)
+        templates = read_templates(source / "histograms.root", observable)
+        spec, pruning = build_workspace(templates, cfg)
+        ws, model, data = load_workspace(spec, f"the workspace built from {source}")
+        if lumi is None:
+            lumi = _lumi_fb(source)
+    timings["build"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    best = inference.fit_parameters(model, data)
+    poi = model.config.poi_index
+    timings["fit"] = time.perf_counter() - t
+    t = time.perf_counter()
+    z_obs, z_exp = inference.significance(model, data)
+    timings["significance"] = time.perf_counter() - t
+    lim_obs: float | None = None
+    lim_exp: list[float | None] = [None] * 5
+    if limit:
+        t = time.perf_counter()
+        lim_obs, lim_exp = inference.upper_limit(
+            model, data, guess=max(best.bestfit[poi], 0.0) + 2 * best.uncertainty[poi]
+        )
+        timings["limit"] = time.perf_counter() - t
+    ranked: list[inference.Impact] = []
+    if impacts:
+        t = time.perf_counter()
+        ranked = inference.impacts(model, data, best)
+        timings["impacts"] = time.perf_counter() - t
+
+    result = FitResult(
+        mu=float(best.bestfit[poi]),
+        mu_uncertainty=float(best.uncertainty[poi]),
+        parameters=best,
+        significance_observed=z_obs,
+        significance_expected=z_exp,
+        limit_observed=lim_obs,
+        limit_expected=lim_exp,
+        impacts=ranked,
+        pruning=pruning,
+        out=out,
+        timings=timings,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "workspace.json", spec)
+    if plots:
+        from hepml_coffea.workflows.fit_plots import draw_fit_plots
+
+        t = time.perf_counter()
+        result.plots = draw_fit_plots(
+            model, data, best, ranked, templates, out / "plots", lumi=lumi
+        )
+        timings["plots"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+    info = {
+        "input": os.fspath(source),
+        "observable": observable if templates is not None else None,
+        "config": dataclasses.asdict(cfg) if cfg is not None else None,
+        **result.to_dict(),
+    }
+    write_json(out / "fit.json", info)
+    return result
+
+
+def _lumi_fb(folder: Path) -> float | None:
+    run_json = folder / "run.json"
+    if not run_json.is_file():
+        return None
+    value = json.loads(run_json.read_text()).get("lumi")
+    return float(value) / 1000.0 if value is not None else None

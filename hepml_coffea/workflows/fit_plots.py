@@ -1,0 +1,94 @@
+"""The plots of the ``fit`` step: pre-/post-fit data and model per region, pulls, impact ranking.
+
+Model yields and their uncertainties come from :func:`cabinetry.model_utils.prediction`
+(linear propagation with the full correlation matrix post-fit; pre-fit each parameter at its
+nominal ± pre-fit uncertainty, the signal at mu = 1).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from hepml_coffea.statistics.inference import FitParameters, Impact, constrained_parameters
+from hepml_coffea.statistics.templates import Templates
+
+__all__ = ["draw_fit_plots"]
+
+
+def draw_fit_plots(
+    model,
+    data,
+    best: FitParameters,
+    impacts: list[Impact],
+    templates: Templates | None,
+    folder: str | os.PathLike,
+    *,
+    lumi: float | None = None,
+    status: str | None = None,
+) -> list[Path]:
+    """Draw ``prefit_<region>.png``, ``postfit_<region>.png``, ``pulls.png``, ``impacts.png``; return their paths."""
+    import cabinetry
+
+    from hepml_coffea.plotting.fit import fit_data_mc, impact_ranking, pulls
+    from hepml_coffea.plotting.style import savefig
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    results = cabinetry.fit.results_containers.FitResults(
+        best.bestfit, best.uncertainty, best.labels, best.correlation, best.twice_nll
+    )
+    data = np.asarray(data, dtype=np.float64)
+    written = []
+    for label, fit_results in (("prefit", None), ("postfit", results)):
+        pred = cabinetry.model_utils.prediction(model, fit_results=fit_results)
+        for c, channel in enumerate(model.config.channels):
+            yields = {
+                s: np.asarray(pred.model_yields[c][i]) for i, s in enumerate(model.config.samples)
+            }
+            yields = {s: y for s, y in yields.items() if np.any(y)}
+            unc = np.asarray(pred.total_stdev_model_bins[c][-1])
+            observed = data[model.config.channel_slices[channel]]
+            if templates is not None:
+                edges, xlabel = templates.edges, templates.xlabel or templates.observable
+            else:
+                edges, xlabel = np.arange(len(observed) + 1, dtype=float), "bin"
+            ax, _ = fit_data_mc(
+                edges,
+                yields,
+                unc,
+                observed,
+                title=f"{channel}, {'pre-fit' if fit_results is None else 'post-fit'}",
+                xlabel=xlabel,
+                band_label="Total unc." if fit_results is not None else "Pre-fit unc.",
+                lumi=lumi,
+                status=status,
+            )
+            path = folder / f"{label}_{channel}.png"
+            savefig(ax, path)
+            written.append(path)
+    names = constrained_parameters(model)
+    index = [best.labels.index(n) for n in names]
+    if names:
+        ax = pulls(names, best.bestfit[index], best.uncertainty[index], lumi=lumi, status=status)
+        path = folder / "pulls.png"
+        savefig(ax, path)
+        written.append(path)
+    if impacts:
+        ax, _ = impact_ranking(
+            [i.name for i in impacts],
+            [i.prefit_up for i in impacts],
+            [i.prefit_down for i in impacts],
+            [i.postfit_up for i in impacts],
+            [i.postfit_down for i in impacts],
+            [i.pull for i in impacts],
+            [i.constraint for i in impacts],
+            lumi=lumi,
+            status=status,
+        )
+        path = folder / "impacts.png"
+        savefig(ax, path)
+        written.append(path)
+    return written
