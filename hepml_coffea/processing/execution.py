@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from hepml_coffea.errors import HepmlError, MissingBranchError
+from hepml_coffea.errors import BadValueError, HepmlError, MissingBranchError
+from hepml_coffea.processing.validation import check_finite, check_physical
 
 ERRORS = "__hepml_errors__"
 FAILED = "__hepml_failed_chunks__"
+SUMW = "__hepml_sumw__"
 
 # --------------------------------------------------------------------------- worker side
 _FROZEN = False
@@ -51,6 +54,7 @@ def unfreeze() -> None:
 
 
 def read_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that mean "this chunk's bytes could not be read or decoded"."""
     import lzma
     import zlib
 
@@ -67,48 +71,181 @@ def read_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+#: Code whose exceptions are read errors: uproot reading, NanoEvents building the arrays, and
+#: awkward materialising a lazily read buffer (e.g. corrupt ``nJet`` counts).
+_READING_CODE = ("/uproot/", "/coffea/nanoevents/", "/awkward/_nplikes/virtual.py", "/fsspec")
+
+
+def is_read_error(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from reading the input (not from the processor's own logic).
+
+    Decompression failures (LZ4 checksum, ZSTD "negative dimensions", ...) are ``ValueError`` or
+    ``TypeError``; they count as read errors when raised inside uproot, NanoEvents or awkward's
+    materialisation of a lazily read buffer.
+    """
+    if isinstance(exc, read_errors()):
+        return True
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename.replace("\\", "/")
+        if any(part in name for part in _READING_CODE):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+
+
 def guarded_class():
     from coffea.processor import ProcessorABC
 
     class GuardedProcessor(ProcessorABC):
-        """Run ``inner.process``; return user errors and read errors as data (see module doc)."""
+        """Run ``inner.process``; return user errors and read errors as data (see module doc).
 
-        def __init__(self, inner: Any) -> None:
+        Per chunk it also returns Σ genWeight of the chunk's simulated events (``SUMW``) and
+        checks the output's table columns, weights and histogram sums for finiteness
+        (:func:`~hepml_coffea.processing.validation.check_finite`). A chunk of a remote file
+        whose read fails is tried ``retries`` more times.
+        """
+
+        def __init__(self, inner: Any, retries: int = 0) -> None:
             self.inner = inner
+            self.retries = retries
+            self.features = user_features()
 
         def __setstate__(self, state: dict) -> None:
             # unpickled in a worker before coffea builds the chunk's NanoEvents
             ignore_schema_notes()
             self.__dict__.update(state)
+            register_user_features(state.get("features", []))
 
         def process(self, events):
             collect_garbage()
-            try:
-                return self.inner.process(events)
-            except HepmlError as exc:
-                return {ERRORS: [exc]}
-            except KeyError as exc:  # uproot.KeyInFileError: a branch absent from the file
-                import uproot
+            md = events.metadata
+            attempts = 1 + (self.retries if "://" in str(md.get("filename", "")) else 0)
+            for attempt in range(attempts):
+                try:
+                    out = self.inner.process(events)
+                    check_output(out, events)
+                    return with_sumw(out, events)
+                except BadValueError as exc:
+                    return {FAILED: [_chunk(md, str(exc))]}
+                except HepmlError as exc:
+                    return {ERRORS: [exc]}
+                except KeyError as exc:  # uproot.KeyInFileError: a branch absent from the file
+                    import uproot
 
-                if not isinstance(exc, uproot.KeyInFileError):
-                    raise
-                md = events.metadata
-                msg = (
-                    f"Branch {exc.key!r} is missing from {md.get('filename')} (dataset "
-                    f"{md.get('dataset')!r}); choose an available branch in the analysis config "
-                    "(--set KEY=BRANCH) or fix the input."
-                )
-                return {ERRORS: [MissingBranchError(msg)]}
-            except read_errors() as exc:
-                md = events.metadata
-                reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
-                chunk = (md["dataset"], md["filename"], md["entrystart"], md["entrystop"], reason)
-                return {FAILED: [chunk]}
+                    if not isinstance(exc, uproot.KeyInFileError):
+                        raise
+                    msg = (
+                        f"Branch {exc.key!r} is missing from {md.get('filename')} (dataset "
+                        f"{md.get('dataset')!r}); choose an available branch in the analysis "
+                        "config (--set KEY=BRANCH) or fix the input."
+                    )
+                    return {ERRORS: [MissingBranchError(msg)]}
+                except Exception as exc:
+                    if not is_read_error(exc):
+                        raise
+                    if attempt + 1 < attempts:
+                        time.sleep(min(2.0**attempt, 10.0))
+                        continue
+                    return {FAILED: [_chunk(md, _one_line(exc))]}
+            raise AssertionError("unreachable")  # pragma: no cover
 
         def postprocess(self, accumulator):
             return accumulator
 
     return GuardedProcessor
+
+
+def user_features() -> list:
+    """Features registered by processor modules imported by path (``hepml_processors.*``).
+
+    Such modules are pickled by value, so their module-level ``register_feature`` calls do not
+    run again in a worker; the guarded processor carries these features and registers them
+    there (:func:`register_user_features`).
+    """
+    import sys
+
+    if "hepml_coffea.features.registry" not in sys.modules:
+        return []
+    from hepml_coffea.features.registry import registered_features
+    from hepml_coffea.processing.registry import PACKAGE
+
+    return [
+        f
+        for f in registered_features().values()
+        if str(getattr(f.func, "__module__", "")).startswith(PACKAGE + ".")
+    ]
+
+
+def register_user_features(features: list) -> None:
+    """Register in this (worker) process the features of :func:`user_features`."""
+    if not features:
+        return
+    from hepml_coffea.features.registry import register_feature, registered_features
+
+    known = registered_features()
+    for f in features:
+        if f.name not in known:
+            register_feature(f.name, f.label, f.bins, f.pad, f.unit, f.integer)(f.func)
+
+
+def _chunk(md: Mapping, reason: str) -> tuple:
+    return (md["dataset"], md["filename"], md["entrystart"], md["entrystop"], reason)
+
+
+def with_sumw(out: Any, events: Any) -> Any:
+    """Add Σ genWeight of the chunk (simulation only) to the output under ``SUMW``."""
+    md = events.metadata
+    if md.get("is_data", False) or "genWeight" not in getattr(events, "fields", ()):
+        return out
+    import awkward as ak
+    import numpy as np
+
+    s = float(np.sum(ak.to_numpy(events.genWeight), dtype=np.float64))
+    if out is None:
+        out = {}
+    if isinstance(out, dict):
+        out = {**out, SUMW: {md["dataset"]: s}}
+    return out
+
+
+def check_output(out: Any, events: Any) -> None:
+    """Finiteness of every float column, weight and histogram sum a chunk returns."""
+    import hist
+    import numpy as np
+
+    columns: dict[str, Any] = {}
+    for path, leaf in iter_leaves(out):
+        if isinstance(leaf, hist.Hist):
+            columns[path] = np.asarray(leaf.values(flow=True))
+        elif hasattr(leaf, "value") and isinstance(getattr(leaf, "value", None), np.ndarray):
+            columns[path] = leaf.value  # coffea column_accumulator
+        elif isinstance(leaf, np.ndarray):
+            columns[path] = leaf
+    try:
+        check_finite(columns, what="output", events=events)
+    except BadValueError:
+        check_physical(events)  # names the corrupt input branch where it is a known one
+        raise
+
+
+def iter_leaves(obj: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """``(dict path joined by "/", leaf)`` for every non-mapping value of a nested output.
+
+    Lists of arrays (the table contract's ``{column: [array]}``) yield each array.
+    """
+    if isinstance(obj, Mapping):
+        for key, value in obj.items():
+            yield from iter_leaves(value, f"{path}/{key}" if path else str(key))
+    elif isinstance(obj, list) and obj and all(hasattr(v, "dtype") for v in obj):
+        for value in obj:
+            yield path, value
+    else:
+        yield path, obj
 
 
 # --------------------------------------------------------------------------- executors

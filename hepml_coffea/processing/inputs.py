@@ -12,7 +12,9 @@ Bad-input policy (explicit, never silent)
 ============================  ==============================  ===============================
 case                          default                         ``skip_bad_files=True``
 ============================  ==============================  ===============================
-missing file                  ``InputFileError``              skipped, listed in report
+missing file, or a folder      ``InputFileError``              skipped, listed in report
+permission denied             ``InputFileError``              skipped, listed in report
+remote server unreachable     ``InputFileError``              skipped, listed in report
 not a ROOT file (corrupt)     ``InputFileError``              skipped, listed in report
 truncated ROOT file           ``InputFileError``              skipped, listed in report
 tree not in file              ``InputFileError``              skipped, listed in report
@@ -46,6 +48,8 @@ class FileInfo:
         Entries of the tree.
     uuid : bytes
         The file's ROOT UUID (16 bytes), as coffea's chunking expects.
+    has_genweight : bool
+        Whether the tree has a ``genWeight`` branch.
     """
 
     dataset: str
@@ -53,6 +57,7 @@ class FileInfo:
     treename: str
     num_entries: int
     uuid: bytes
+    has_genweight: bool = True
 
 
 @dataclass(frozen=True)
@@ -64,12 +69,15 @@ class BadFile:
     dataset, path, treename : str
         The file as named in the fileset.
     kind : str
-        One of ``"missing"``, ``"corrupt"``, ``"truncated"``, ``"no_tree"``, ``"empty"``,
-        ``"unreadable_chunk"``.
+        One of ``"missing"``, ``"unreadable"`` (permission), ``"unreachable"`` (remote),
+        ``"corrupt"``, ``"truncated"``, ``"no_tree"``, ``"empty"``, ``"no_sumw"`` (its Runs
+        sums cannot be read), ``"unreadable_chunk"``.
     reason : str
         One-line human explanation.
     num_entries : int or None
         Entries of the tree where the file could be read (``0`` for ``"empty"``), else None.
+    entries : tuple of int, optional
+        ``(start, stop)`` of an unreadable chunk.
     """
 
     dataset: str
@@ -78,11 +86,14 @@ class BadFile:
     kind: str
     reason: str
     num_entries: int | None = None
+    entries: tuple[int, int] | None = None
 
     def error(self) -> InputFileError:
         """The one-line error raised for this file when bad files are not skipped."""
         fix = {
             "missing": "fix the path in the fileset",
+            "unreadable": "fix the file's permissions",
+            "unreachable": "check the server and the URL (--timeout, --retries)",
             "no_tree": "fix the tree name in the fileset ({path: TREE})",
             "empty": "remove it from the fileset",
         }.get(self.kind, "replace or re-download the file")
@@ -94,31 +105,40 @@ class BadFile:
         return InputFileError(msg)
 
 
-def _inspect_one(dataset: str, path: str, treename: str) -> FileInfo | BadFile:
+def _inspect_one(dataset: str, path: str, treename: str, timeout: float) -> FileInfo | BadFile:
     import uproot
 
     def bad(kind: str, reason: str, n: int | None = None) -> BadFile:
         return BadFile(dataset, path, treename, kind, reason, n)
 
-    if not os.path.exists(path) and "://" not in path:
-        return bad("missing", "file does not exist")
-    size = os.path.getsize(path) if "://" not in path else None
-    if size is not None:
-        header = _read_header(path)
+    remote = "://" in path
+    size = None
+    if not remote:
+        if not os.path.exists(path):
+            return bad("missing", "file does not exist")
+        if os.path.isdir(path):
+            return bad("missing", "is a folder, not a ROOT file")
+        try:
+            size = os.path.getsize(path)
+            header = _read_header(path)
+        except OSError as exc:  # permission denied, I/O error
+            return bad("unreadable", f"cannot be read ({exc.strerror or exc})")
         if header is None:
             return bad("corrupt", "not a ROOT file (wrong magic bytes; corrupt or not ROOT)")
         if header > size:
             return bad("truncated", f"truncated ROOT file ({size} of {header} bytes on disk)")
     try:
-        file = uproot.open(path)
+        file = uproot.open(path, **({"timeout": timeout} if remote else {}))
     except FileNotFoundError:
-        return bad("missing", "file does not exist")
+        return bad("missing", "file does not exist" if not remote else "not found on the server")
     except Exception as exc:  # uproot raises ValueError/OSError/DeserializationError
         text = " ".join(str(exc).split())
         if "not a ROOT file" in text:
             return bad("corrupt", "not a ROOT file (wrong magic bytes; corrupt or not ROOT)")
         if size is not None and _looks_truncated(text):
             return bad("truncated", f"truncated or damaged ROOT file ({size} bytes on disk)")
+        if remote:
+            return bad("unreachable", f"cannot be opened ({type(exc).__name__}: {text[:160]})")
         return bad("corrupt", f"cannot be opened as ROOT ({type(exc).__name__}: {text[:160]})")
     try:
         with file:
@@ -130,10 +150,12 @@ def _inspect_one(dataset: str, path: str, treename: str) -> FileInfo | BadFile:
                 return bad("no_tree", f"has no tree {treename!r} (it holds {keys})")
             if n == 0:
                 return bad("empty", f"tree {treename!r} has zero entries", 0)
-            return FileInfo(dataset, path, treename, n, bytes(file.file.fUUID))
+            has_gw = "genWeight" in tree.keys()
+            return FileInfo(dataset, path, treename, n, bytes(file.file.fUUID), has_gw)
     except Exception as exc:
         text = " ".join(str(exc).split())
-        return bad("truncated", f"damaged ROOT file ({type(exc).__name__}: {text[:160]})")
+        kind = "unreachable" if remote else "truncated"
+        return bad(kind, f"damaged or unreadable ROOT file ({type(exc).__name__}: {text[:160]})")
 
 
 def _read_header(path: str) -> int | None:
@@ -155,7 +177,9 @@ def _looks_truncated(text: str) -> bool:
     return any(w.lower() in text.lower() for w in words)
 
 
-def inspect_files(fileset: dict, *, threads: int = 8) -> tuple[list[FileInfo], list[BadFile]]:
+def inspect_files(
+    fileset: dict, *, threads: int = 8, timeout: float = 30.0
+) -> tuple[list[FileInfo], list[BadFile]]:
     """Open every file of a (validated, absolute-path) fileset and classify it.
 
     Parameters
@@ -164,6 +188,8 @@ def inspect_files(fileset: dict, *, threads: int = 8) -> tuple[list[FileInfo], l
         Coffea-form fileset ``{dataset: {"files": {path: treename}, "metadata": {...}}}``.
     threads : int
         Files opened concurrently (I/O bound).
+    timeout : float
+        Seconds before opening a remote file gives up.
 
     Returns
     -------
@@ -180,7 +206,7 @@ def inspect_files(fileset: dict, *, threads: int = 8) -> tuple[list[FileInfo], l
     if not jobs:
         return [], []
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(jobs)))) as pool:
-        results = list(pool.map(lambda job: _inspect_one(*job), jobs))
+        results = list(pool.map(lambda job: _inspect_one(*job, timeout), jobs))
     good = [r for r in results if isinstance(r, FileInfo)]
     bad = [r for r in results if isinstance(r, BadFile)]
     return good, bad

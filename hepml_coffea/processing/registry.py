@@ -21,15 +21,22 @@ from hepml_coffea.errors import ConfigError
 PACKAGE = "hepml_processors"
 
 
-def import_by_path(path: str | Path) -> ModuleType:
-    """Import a Python file as ``hepml_processors.<stem>`` and register it for pickling by value."""
+def import_by_path(path: str | Path, what: str = "analysis config") -> ModuleType:
+    """Import a Python file as ``hepml_processors.<stem>`` and register it for pickling by value.
+
+    Features the module registers (``register_feature``) at import are therefore defined on
+    every worker too: unpickling the processor re-runs the module there.
+    """
     import cloudpickle
 
     path = Path(path).resolve()
     if not path.is_file():
-        msg = (
-            f"Processor file {path} does not exist; fix the 'processor' key of the analysis config."
+        fix = (
+            "fix the 'processor' key of the analysis config"
+            if what == "analysis config"
+            else "give an existing path/to/module.py:ClassName"
         )
+        msg = f"Processor file {path} does not exist; {fix}."
         raise ConfigError(msg)
     if PACKAGE not in sys.modules:
         pkg = ModuleType(PACKAGE)

@@ -2,21 +2,20 @@
 
 :func:`run_processor` is a thin layer over :class:`coffea.processor.Runner`:
 
-1. the fileset is validated (:func:`hepml_coffea.datasets.load_fileset`) and every file is
-   opened once (:func:`~hepml_coffea.processing.inputs.inspect_files`) so bad inputs give a
-   one-line error, or are skipped and reported;
-2. Σ genWeight of each MC dataset (:func:`hepml_coffea.datasets.sum_genweights`) is injected
-   into the dataset metadata as ``sumw``;
+1. the fileset is validated (:func:`hepml_coffea.filesets.load_fileset`) and every file is opened
+   once (:func:`~hepml_coffea.processing.inputs.inspect_files`) so bad inputs give a one-line
+   error, or are skipped and reported;
+2. Σ genWeight of each simulated dataset's readable files (``Runs`` trees) is injected into the
+   dataset metadata as ``sumw`` (:mod:`~hepml_coffea.processing.normalisation`);
 3. coffea chunks the good files (``Runner.preprocess``, seeded with the metadata of step 1, so it
-   opens nothing again) and the chunks are run in *batches* of work items (``Runner.run``
-   accepts a list of ``WorkItem``). After each batch the rows of the training tables are handed
-   to ``table_sink`` and dropped, while histograms and cutflows are accumulated. Memory is
-   therefore bounded by the batch size, not by the number of events. A batch holds about 4
-   chunks per worker thread (:func:`batches`), so on a large Dask cluster the calling process
-   holds the table rows of ~4 chunks per worker at a time; pass ``batch_chunks`` to lower it.
+   opens nothing again) and the chunks are run in *batches* of work items. After each batch the
+   rows of the training tables are handed to ``table_sink`` and dropped, while everything else
+   is accumulated per dataset. Memory is bounded by the batch size, not the number of events;
+4. with ``skip_bad_files``, a dataset that lost chunks is renormalised to exactly what was
+   processed (see :mod:`~hepml_coffea.processing.normalisation`).
 
-Errors raised by the processor (``HepmlError``, e.g. ``MissingBranchError``) and read errors
-inside a chunk are returned by a wrapping processor as data rather than raised, because
+Errors raised by the processor (``HepmlError``) and read errors inside a chunk come back from
+the workers as data (:func:`~hepml_coffea.processing.execution.guarded_class`), because
 exception chains do not survive pickling back from loky or Dask workers; the engine re-raises
 the original one-line error in the calling process, for every executor.
 """
@@ -24,18 +23,20 @@ the original one-line error in the calling process, for every executor.
 from __future__ import annotations
 
 import itertools
+import os
 import time
-import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from hepml_coffea.errors import ConfigError, InputFileError
+from hepml_coffea.errors import InputFileError
+from hepml_coffea.processing import interrupt
 from hepml_coffea.processing.execution import (
     ERRORS,
     FAILED,
+    SUMW,
     guarded_class,
     quiet_coffea,
     unfreeze,
@@ -43,13 +44,14 @@ from hepml_coffea.processing.execution import (
 )
 from hepml_coffea.processing.execution import executor as executor_for
 from hepml_coffea.processing.execution import uproot_options as uproot_options_for
-from hepml_coffea.processing.inputs import BadFile, FileInfo, inspect_files
+from hepml_coffea.processing.inputs import BadFile, FileInfo
+from hepml_coffea.processing.normalisation import Normalisation, prepare, renormalise
+from hepml_coffea.processing.options import EXECUTORS, ExecutionOptions
 
-__all__ = ["EXECUTORS", "RunResult", "run_processor"]
-
-EXECUTORS = ("iterative", "futures", "dask")
+__all__ = ["EXECUTORS", "ExecutionOptions", "RunResult", "run_processor"]
 
 TableSink = Callable[[str, dict[str, np.ndarray]], None]
+BY_DATASET = "__hepml_by_dataset__"
 
 
 # --------------------------------------------------------------------------- results
@@ -60,10 +62,10 @@ class RunResult:
     Attributes
     ----------
     output : dict
-        ``{dataset: {"n_events": int, "cutflow": {...}, "hists": {...}, "table": {...}}}``
-        accumulated over all chunks. ``table`` maps column → one concatenated ``np.ndarray``
-        when no ``table_sink`` was given, and is empty otherwise (rows went to the sink).
-        Every dataset of the fileset appears, with zero events if it had no processable file.
+        The processor's accumulated output (after ``postprocess``). For processors following
+        the hepml-coffea contract every dataset of the fileset appears, with zero events if it
+        had no processable file, and ``table`` maps column → one array when no ``table_sink``
+        was given (empty otherwise).
     files : list of FileInfo
         Files that were processed.
     skipped : list of BadFile
@@ -75,7 +77,9 @@ class RunResult:
     metadata : dict
         The fileset metadata per dataset, including the injected ``sumw``.
     settings : dict
-        Executor settings used.
+        Executor settings used (:meth:`ExecutionOptions.to_dict`).
+    normalisation : Normalisation
+        How simulation was normalised, and the factor applied to datasets that lost chunks.
     n_chunks : int
         Chunks processed.
     wall_time : float
@@ -88,15 +92,14 @@ class RunResult:
     events: dict = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
+    normalisation: Normalisation = field(default_factory=Normalisation)
     n_chunks: int = 0
     wall_time: float = 0.0
 
     def accounting(self) -> dict:
         """Event accounting: processed + skipped (+ left out by max_chunks) == in fileset."""
-        tot = {
-            k: sum(v[k] for v in self.events.values())
-            for k in ("in_fileset", "processed", "skipped", "not_requested", "unreadable_files")
-        }
+        keys = ("in_fileset", "processed", "skipped", "not_requested", "unreadable_files")
+        tot = {k: sum(v[k] for v in self.events.values()) for k in keys}
         balanced = all(
             v["processed"] + v["skipped"] + v["not_requested"] == v["in_fileset"]
             for v in self.events.values()
@@ -109,7 +112,7 @@ class RunResult:
         }
 
 
-# --------------------------------------------------------------------------- engine
+# --------------------------------------------------------------------------- batches
 def batches(chunks: list, slots: int, size: int | None = None) -> list[list]:
     """Split the work items into batches of nearly equal size for ``Runner.run`` calls.
 
@@ -128,256 +131,251 @@ def batches(chunks: list, slots: int, size: int | None = None) -> list[list]:
     return [chunks[a:b] for a, b in itertools.pairwise(bounds)]
 
 
-def _slots(exe: Any, executor: str, workers: int) -> int:
+def _slots(exe: Any, opts: ExecutionOptions) -> int:
     """How many chunks run at once: Dask's total worker threads, else ``workers`` (1 iterative)."""
-    if executor == "iterative":
+    if opts.executor == "iterative":
         return 1
     client = getattr(exe, "client", None)
     if client is not None:
         info = client.scheduler_info(n_workers=-1)["workers"]
         return max(1, sum(int(w.get("nthreads", 1)) for w in info.values()))
-    return workers
+    return opts.workers
 
 
-def _prepare(fileset, skip_bad_files: bool, inject_sumw: bool):
-    from hepml_coffea.datasets import load_fileset, sum_genweights
-
-    fileset = load_fileset(fileset, check_files=False)  # files are checked by inspect_files
-    good, bad = inspect_files(fileset)
-    for b in bad:
-        if b.kind == "empty" and not skip_bad_files:
-            warnings.warn(
-                f"Input file {b.path} (dataset {b.dataset!r}) has zero events in tree "
-                f"{b.treename!r}; it contributes nothing (pass --skip-bad-files to list it in "
-                "report.json, or remove it from the fileset).",
-                stacklevel=3,
-            )
-        elif not skip_bad_files:
-            raise b.error()
-    metadata = {}
-    for ds, entry in fileset.items():
-        meta = dict(entry.get("metadata", {}))
-        if inject_sumw and not meta.get("is_data", False):
-            readable = [f.path for f in good if f.dataset == ds]
-            empty = [b.path for b in bad if b.dataset == ds and b.kind == "empty"]
-            sumw = float(sum_genweights(readable)) if readable else None
-            if empty:  # a skim may keep no event but its Runs sums still count
-                with warnings.catch_warnings():  # no Runs sums: Σ genWeight of 0 events is 0
-                    warnings.simplefilter("ignore")
-                    sumw = (sumw or 0.0) + float(sum_genweights(empty))
-            meta["sumw"] = sumw
-        metadata[ds] = meta
-    return fileset, good, bad, metadata
-
-
+# --------------------------------------------------------------------------- engine
 def run_processor(
     processor: Any,
-    fileset: Mapping | str,
+    fileset: Mapping | str | os.PathLike,
+    options: ExecutionOptions | None = None,
     *,
-    executor: str = "iterative",
-    workers: int = 2,
-    chunksize: int = 100_000,
-    scheduler: str | None = None,
-    skip_bad_files: bool = False,
-    max_chunks: int | None = None,
-    progress: bool = True,
     table_sink: TableSink | None = None,
-    batch_chunks: int | None = None,
+    upload: Sequence[str | os.PathLike] = (),
     inject_sumw: bool = True,
+    require_xsec: bool = False,
+    **option_kwargs: Any,
 ) -> RunResult:
     """Run a coffea processor over a fileset with coffea's ``Runner``.
 
     Parameters
     ----------
     processor : coffea.processor.ProcessorABC
-        Picklable processor following the hepml-coffea output contract.
+        Any picklable processor. Processors following the hepml-coffea contract return
+        ``{dataset: {"n_events", "cutflow", "hists", "table"}}``; their tables are streamed.
     fileset : dict or path
-        Coffea-form fileset, or the path of its JSON (relative paths are relative to it).
-    executor : {"iterative", "futures", "dask"}
-        ``futures`` uses ``workers`` loky processes; ``dask`` starts a ``LocalCluster`` of
-        ``workers`` single-threaded processes, or connects to ``scheduler``.
-    workers : int
-        Worker processes for futures/dask.
-    chunksize : int
-        Target events per chunk.
-    scheduler : str, optional
-        ``tcp://HOST:PORT`` of a running Dask scheduler (implies ``executor="dask"``).
-    skip_bad_files : bool
-        Skip missing/corrupt/truncated/empty files, files without the tree and unreadable
-        chunks, listing them in :attr:`RunResult.skipped`, instead of raising.
-    max_chunks : int, optional
-        Process at most this many chunks per dataset.
-    progress : bool
-        Show a tqdm bar (events).
+        Coffea fileset, or the path of its JSON (relative paths are relative to it).
+    options : ExecutionOptions, optional
+        Executor settings; alternatively give its fields as keyword arguments.
     table_sink : callable, optional
         ``table_sink(dataset, {column: array})`` receives each batch's table rows; the rows
         are not kept. Without it, tables are concatenated in memory into the result.
-    batch_chunks : int, optional
-        Chunks per ``Runner.run`` call; default about 4 per parallel slot (see :func:`batches`).
+    upload : sequence of path
+        Folders to unpack on every Dask worker (e.g. model folders).
     inject_sumw : bool
-        Compute Σ genWeight of each MC dataset and pass it as metadata ``sumw``.
+        Compute Σ genWeight of each simulated dataset and pass it as metadata ``sumw``.
+    require_xsec : bool
+        Require metadata ``xsec`` for simulation (analyses that normalise it).
 
     Returns
     -------
     RunResult
     """
+    opts = options if options is not None else ExecutionOptions(**option_kwargs)
+    tic = time.perf_counter()
+    with interrupt.interruptible():
+        prep = prepare(fileset, opts, inject_sumw=inject_sumw, require_xsec=require_xsec)
+        state = _State(list(prep.fileset))
+        with executor_for(opts.executor, opts.workers, opts.scheduler, opts.progress) as exe:
+            with quiet_coffea():
+                if upload and getattr(exe, "client", None) is not None:
+                    from hepml_coffea.processing.inference import upload_models
+
+                    upload_models(exe.client, list(upload))
+                _run_batches(processor, prep, opts, exe, state, table_sink)
+        interrupt.check()
+        norm = renormalise(prep, state.sumw, state.failed, opts)
+        per_ds = {ds: norm.scale(ds, out) for ds, out in state.by_dataset.items()}
+    total = _merge(per_ds, processor, prep.fileset, state.tables, norm)
+    return RunResult(
+        output=total,
+        files=prep.good,
+        skipped=[*prep.bad, *state.skipped],
+        events=_event_counts(prep, state),
+        metadata=prep.metadata,
+        settings=opts.to_dict(),
+        normalisation=norm,
+        n_chunks=state.n_chunks,
+        wall_time=time.perf_counter() - tic,
+    )
+
+
+@dataclass
+class _State:
+    """What the batches accumulate."""
+
+    datasets: list[str]
+    by_dataset: dict[str, Any] = field(default_factory=dict)
+    tables: dict[str, dict[str, list[np.ndarray]]] = field(default_factory=dict)
+    sumw: dict[str, float] = field(default_factory=dict)
+    failed: list[BadFile] = field(default_factory=list)
+    skipped: list[BadFile] = field(default_factory=list)
+    processed: dict[str, int] = field(default_factory=dict)
+    requested: dict[str, int] = field(default_factory=dict)
+    n_chunks: int = 0
+
+
+def _run_batches(processor, prep, opts: ExecutionOptions, exe, state: _State, table_sink) -> None:
     from coffea import processor as cp
     from coffea.processor import accumulate
-    from coffea.processor.executor import FileMeta
-
-    if scheduler:
-        executor = "dask"
-    if executor not in EXECUTORS:
-        msg = f"executor must be one of {EXECUTORS}; got {executor!r}."
-        raise ConfigError(msg)
-    if chunksize < 1 or workers < 1 or (max_chunks is not None and max_chunks < 1):
-        msg = (
-            f"chunksize, workers and max_chunks must be positive; got chunksize={chunksize}, "
-            f"workers={workers}, max_chunks={max_chunks}."
-        )
-        raise ConfigError(msg)
-    tic = time.perf_counter()
-    fileset, good, bad, metadata = _prepare(fileset, skip_bad_files, inject_sumw)
-    skipped = list(bad)
-
-    # coffea chunking, seeded with our metadata so no file is opened again
-    cache: dict = {}
-    good_fileset: dict = {}
-    for f in good:
-        meta = {k: v for k, v in metadata[f.dataset].items() if v is not None}
-        good_fileset.setdefault(f.dataset, {"files": {}, "metadata": meta})["files"][f.path] = (
-            f.treename
-        )
-        cache[FileMeta(f.dataset, f.path, f.treename)] = {
-            **meta,
-            "numentries": f.num_entries,
-            "uuid": f.uuid,
-        }
-    settings = {
-        "executor": executor,
-        "workers": workers if executor != "iterative" else 1,
-        "chunksize": chunksize,
-        "scheduler": scheduler,
-        "skip_bad_files": skip_bad_files,
-        "max_chunks": max_chunks,
-        "batch_chunks": batch_chunks,
-    }
-    guarded = guarded_class()(processor)
-    total: dict = {}
-    tables: dict[str, dict[str, list[np.ndarray]]] = {}
-    processed_events: dict[str, int] = dict.fromkeys(fileset, 0)
-    n_chunks = 0
-
     from tqdm.auto import tqdm
 
-    with executor_for(executor, workers, scheduler, progress) as exe, quiet_coffea():
-        if executor == "dask" and getattr(processor, "models", None):
-            from hepml_coffea.processing.inference import upload_models
+    from hepml_coffea.processing.inputs import BadFile
 
-            upload_models(exe.client, [m.model_dir for m in processor.models])
-        runner = cp.Runner(
-            executor=exe,
-            chunksize=chunksize,
-            maxchunks=max_chunks,
-            metadata_cache=cache,
-            schema=_nanoaod_schema(),
-            skipbadfiles=False,
-        )
-        chunks = list(runner.preprocess(good_fileset)) if good_fileset else []
-        chunks = [c for c in chunks if len(c) > 0]
-        uproot_options = uproot_options_for(good)
-        requested = dict.fromkeys(fileset, 0)
-        for c in chunks:
-            requested[c.dataset] += len(c)
-        bar = tqdm(
-            total=sum(len(c) for c in chunks),
-            unit="ev",
-            unit_scale=True,
-            desc=f"Processing ({executor})",
-            disable=not progress,
-            leave=False,
-        )
-        try:
-            for items in batches(chunks, _slots(exe, executor, workers), batch_chunks):
-                try:
-                    wrapped = runner.run(items, guarded, uproot_options=uproot_options)
-                except Exception as exc:
-                    user = unwrap(exc)
-                    if user is not None:
-                        raise user from None
-                    raise
-                out = wrapped["out"] or {}
-                errors = out.pop(ERRORS, [])
-                if errors:
-                    raise errors[0]
-                failed = out.pop(FAILED, [])
-                failed_keys = set()
-                for ds, path, start, stop, reason in failed:
-                    failed_keys.add((path, start, stop))
-                    if not skip_bad_files:
-                        msg = (
-                            f"Input file {path} (dataset {ds!r}) cannot be read in entries "
-                            f"{start}-{stop}: {reason}. Replace the file, or pass "
-                            "--skip-bad-files to skip it and list it in report.json."
-                        )
-                        raise InputFileError(msg)
-                    tree = next(c.treename for c in items if c.filename == path)
-                    skipped.append(
-                        BadFile(
-                            ds,
-                            path,
-                            tree,
-                            "unreadable_chunk",
-                            f"entries {start}-{stop}: {reason}",
-                            stop - start,
-                        )
+    runner = cp.Runner(
+        executor=exe,
+        chunksize=opts.chunksize,
+        maxchunks=opts.max_chunks,
+        metadata_cache=prep.cache,
+        schema=_nanoaod_schema(),
+        skipbadfiles=False,
+    )
+    chunks = list(runner.preprocess(prep.good_fileset)) if prep.good_fileset else []
+    chunks = [c for c in chunks if len(c) > 0]
+    state.requested = dict.fromkeys(state.datasets, 0)
+    state.processed = dict.fromkeys(state.datasets, 0)
+    for c in chunks:
+        state.requested[c.dataset] += len(c)
+    guarded = _by_dataset_class()(guarded_class()(processor, opts.retries))
+    uproot_options = {**uproot_options_for(prep.good), **_remote_options(prep.good, opts)}
+    bar = tqdm(
+        total=sum(len(c) for c in chunks),
+        unit="ev",
+        unit_scale=True,
+        desc=f"Processing ({opts.executor})",
+        disable=not opts.progress,
+        leave=False,
+    )
+    try:
+        for items in batches(chunks, _slots(exe, opts), opts.batch_chunks):
+            interrupt.check()
+            try:
+                wrapped = runner.run(items, guarded, uproot_options=uproot_options)
+            except Exception as exc:
+                user = unwrap(exc)
+                if user is not None:
+                    raise user from None
+                raise
+            interrupt.check()
+            out = wrapped["out"] or {}
+            errors = out.pop(ERRORS, [])
+            if errors:
+                raise errors[0]
+            failed_keys = set()
+            for ds, path, start, stop, reason in out.pop(FAILED, []):
+                failed_keys.add((path, start, stop))
+                if not opts.skip_bad_files:
+                    msg = (
+                        f"Input file {path} (dataset {ds!r}) cannot be read in entries "
+                        f"{start}-{stop}: {reason}. Replace the file, or pass --skip-bad-files "
+                        "to skip it and list it in report.json."
                     )
-                done = {(c.filename, c.entrystart, c.entrystop) for c in wrapped["processed"]}
-                for c in items:
-                    key = (c.filename, c.entrystart, c.entrystop)
-                    if key not in done:
-                        msg = f"Chunk {c.filename} [{c.entrystart}, {c.entrystop}) returned no result."
-                        raise RuntimeError(msg)
-                    if key not in failed_keys:
-                        processed_events[c.dataset] += len(c)
-                for ds, result in out.items():
-                    table = result.pop("table", None) or {}
-                    if table:
-                        rows = {col: _concat(v) for col, v in table.items()}
-                        if table_sink is not None:
-                            table_sink(ds, rows)
-                        else:
-                            for col, arr in rows.items():
-                                tables.setdefault(ds, {}).setdefault(col, []).append(arr)
-                total = accumulate([total, out])
-                n_chunks += len(items)
-                bar.update(sum(len(c) for c in items))
-        finally:
-            bar.close()
-            unfreeze()  # iterative: chunks ran in this process
+                    raise InputFileError(" ".join(msg.split()))
+                tree = next(c.treename for c in items if c.filename == path)
+                reason = f"entries {start}-{stop}: {reason}"
+                bad = BadFile(
+                    ds, path, tree, "unreadable_chunk", reason, stop - start, (start, stop)
+                )
+                state.skipped.append(bad)
+                state.failed.append(bad)
+            for ds, s in out.pop(SUMW, {}).items():
+                state.sumw[ds] = state.sumw.get(ds, 0.0) + s
+            done = {(c.filename, c.entrystart, c.entrystop) for c in wrapped["processed"]}
+            for c in items:
+                key = (c.filename, c.entrystart, c.entrystop)
+                if key not in done:
+                    msg = f"Chunk {c.filename} [{c.entrystart}, {c.entrystop}) returned no result."
+                    raise RuntimeError(msg)
+                if key not in failed_keys:
+                    state.processed[c.dataset] += len(c)
+            for ds, result in out.get(BY_DATASET, {}).items():
+                _take_tables(ds, result, state, table_sink)
+                state.by_dataset[ds] = accumulate([state.by_dataset.get(ds, {}), result])
+            state.n_chunks += len(items)
+            bar.update(sum(len(c) for c in items))
+    finally:
+        bar.close()
+        unfreeze()  # iterative: chunks ran in this process
 
+
+def _by_dataset_class():
+    """Wrap the guarded processor's output as ``{BY_DATASET: {dataset: output}}``.
+
+    coffea accumulates a batch's chunks into one output; keyed by dataset, the engine can
+    renormalise one dataset's share (lost chunks) whatever the processor's output nesting.
+    """
+    from coffea.processor import ProcessorABC
+
+    class ByDataset(ProcessorABC):
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def process(self, events):
+            out = self.inner.process(events)
+            if not isinstance(out, dict) or not out:
+                return {BY_DATASET: {events.metadata["dataset"]: out}} if out is not None else {}
+            special = {k: out[k] for k in (ERRORS, FAILED, SUMW) if k in out}
+            rest = {k: v for k, v in out.items() if k not in special}
+            return {**special, BY_DATASET: {events.metadata["dataset"]: rest}}
+
+        def postprocess(self, accumulator):
+            return accumulator
+
+    return ByDataset
+
+
+def _take_tables(ds: str, result: Any, state: _State, table_sink: TableSink | None) -> None:
+    """Pop the contract's ``result[ds]["table"]`` rows: to the sink, or kept for the result."""
+    inner = result.get(ds) if isinstance(result, dict) else None
+    if not isinstance(inner, dict):
+        return
+    table = inner.pop("table", None) or {}
+    if not table:
+        return
+    rows = {col: _concat(v) for col, v in table.items()}
+    if table_sink is not None:
+        table_sink(ds, rows)
+    else:
+        for col, arr in rows.items():
+            state.tables.setdefault(ds, {}).setdefault(col, []).append(arr)
+
+
+def _merge(
+    per_ds: dict, processor: Any, datasets: Mapping, tables: dict, norm: Normalisation
+) -> dict:
+    from coffea.processor import accumulate
+
+    total = accumulate([per_ds[ds] for ds in datasets if ds in per_ds]) if per_ds else {}
+    total = total if total is not None else {}
     if hasattr(processor, "postprocess"):
         post = processor.postprocess(total)
         total = post if post is not None else total
+    if not isinstance(total, dict) or not _follows_contract(processor, total, datasets):
+        return total
     cut_names = tuple(getattr(processor, "cut_names", ()) or ())
-    for ds in fileset:
+    for ds in datasets:
         res = total.setdefault(ds, {})
         res.setdefault("n_events", 0)
         res.setdefault("cutflow", {c: {"events": 0, "weighted": 0.0} for c in cut_names})
         res.setdefault("hists", {})
-        res["table"] = {col: np.concatenate(v) for col, v in tables.get(ds, {}).items()}
-    total = {**{ds: total[ds] for ds in fileset}, **total}  # fileset order, not arrival order
-    events = _event_counts(fileset, good, skipped, processed_events, requested)
-    return RunResult(
-        output=total,
-        files=good,
-        skipped=skipped,
-        events=events,
-        metadata=metadata,
-        settings=settings,
-        n_chunks=n_chunks,
-        wall_time=time.perf_counter() - tic,
-    )
+        cols = {col: np.concatenate(v) for col, v in tables.get(ds, {}).items()}
+        res["table"] = norm.scale_table(ds, cols)
+    return {**{ds: total[ds] for ds in datasets}, **total}  # fileset order, not arrival order
+
+
+def _follows_contract(processor: Any, total: dict, datasets: Mapping) -> bool:
+    """Whether the output is keyed by dataset with the hepml contract (``cutflow``/``table``)."""
+    if getattr(processor, "cut_names", None) is not None:
+        return True
+    return any(isinstance(total.get(ds), dict) and "cutflow" in total[ds] for ds in datasets)
 
 
 def _concat(value: Any) -> np.ndarray:
@@ -392,21 +390,26 @@ def _nanoaod_schema():
     return NanoAODSchema
 
 
-def _event_counts(fileset, good, skipped, processed, requested) -> dict:
+def _remote_options(files: list[FileInfo], opts: ExecutionOptions) -> dict:
+    return {"timeout": opts.timeout} if any("://" in f.path for f in files) else {}
+
+
+def _event_counts(prep, state: _State) -> dict:
     """Per-dataset event counts, each from its own source (file metadata, chunks, results)."""
+    skipped = [*prep.bad, *state.skipped]
     counts = {}
-    for ds in fileset:
-        readable = sum(f.num_entries for f in good if f.dataset == ds)
+    for ds in state.datasets:
+        readable = sum(f.num_entries for f in prep.good if f.dataset == ds)
         in_fs = readable + sum(
             b.num_entries or 0 for b in skipped if b.dataset == ds and b.kind == "empty"
         )
-        sk = sum(b.num_entries or 0 for b in skipped if b.dataset == ds)
-        unknown = sum(1 for b in skipped if b.dataset == ds and b.num_entries is None)
         counts[ds] = {
             "in_fileset": in_fs,
-            "processed": processed[ds],
-            "skipped": sk,
-            "not_requested": readable - requested[ds],
-            "unreadable_files": unknown,
+            "processed": state.processed.get(ds, 0),
+            "skipped": sum(b.num_entries or 0 for b in skipped if b.dataset == ds),
+            "not_requested": readable - state.requested.get(ds, 0),
+            "unreadable_files": sum(
+                1 for b in skipped if b.dataset == ds and b.num_entries is None
+            ),
         }
     return counts

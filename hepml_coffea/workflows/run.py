@@ -1,29 +1,48 @@
-"""The ``run`` step: an analysis' processor over a fileset → cutflow, histograms, training tables.
+"""The ``run`` step: a processor over a fileset → histograms, cutflow, tables, report.
 
-Outputs in ``DIR`` (each written under a temporary name and moved into place when complete;
-``run.json`` is written last and marks a finished run):
+``run`` takes an analysis (``ttbar_ljets``, an analysis folder) or any coffea processor
+(``path/to/module.py:ClassName``). Outputs in ``DIR``, committed as a whole (written to a
+temporary folder beside it and renamed, see :mod:`hepml_coffea.workflows.folder`):
 
-- ``cutflow.json`` — ``{dataset: {cut: {"events": int, "weighted": float}}}`` in cut order;
-- ``histograms.root`` — every histogram as ``DATASET/VARIABLE``;
-- ``features/DATASET.parquet`` and ``features/DATASET.root`` (flat TTree ``Events``) for
-  datasets with selected rows, when the processor has a feature spec; written incrementally;
-- ``report.json`` — skipped files with reasons and the event accounting;
-- ``run.json`` — analysis, resolved config, dataset metadata (incl. ``sumw``), executor
-  settings, event counts, wall time, lumi, outputs.
+- ``histograms.root`` — every ``hist.Hist`` of the output; ``StrCategory`` axes split into one
+  TH1 per category combination, e.g. ``m_jjb/SR/ttbar/JESUp``; ``histograms.json`` — the same
+  histograms unsplit, losslessly (``uhi.io.json``);
+- ``output.json`` — every number (and string, set) of the output, at its dictionary path;
+- ``columns/*.parquet`` — array / ``column_accumulator`` leaves of a processor's output;
+- ``cutflow.json`` — ``{dataset: {cut: {"events": int, "weighted": float}}}`` (analyses);
+- ``features/DATASET.parquet`` and ``.root`` — training tables of analyses with a feature spec;
+- ``report.json`` — skipped files and chunks, event accounting, how simulation was normalised;
+- ``run.json`` — written last: analysis or processor, config, dataset metadata (incl.
+  ``sumw``), executor settings, event counts, wall time, lumi, outputs.
 """
 
 from __future__ import annotations
 
 import os
 import platform
-import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hepml_coffea.processing.outputs import TableWriter, write_histograms, write_json
+from hepml_coffea.errors import ConfigError
+from hepml_coffea.processing.options import ExecutionOptions
+from hepml_coffea.workflows.folder import check_out, output_folder
+from hepml_coffea.workflows.outputs import (
+    TableWriter,
+    safe_name,
+    write_histograms,
+    write_json,
+    write_uhi_json,
+)
+from hepml_coffea.workflows.saving import save_generic
 
-__all__ = ["run_analysis"]
+__all__ = ["is_processor_spec", "run_analysis", "run_custom_processor"]
+
+
+def is_processor_spec(text: str | os.PathLike) -> bool:
+    """Whether ``text`` names a processor (``path/to/module.py:ClassName``), not an analysis."""
+    file, sep, cls = str(text).rpartition(":")
+    return bool(sep) and file.endswith(".py") and cls.isidentifier()
 
 
 def run_analysis(
@@ -32,77 +51,175 @@ def run_analysis(
     out: str | os.PathLike,
     *,
     overrides: Sequence[str] = (),
-    executor: str = "iterative",
-    workers: int = 2,
-    chunksize: int = 100_000,
-    scheduler: str | None = None,
-    skip_bad_files: bool = False,
-    max_chunks: int | None = None,
-    progress: bool = True,
+    options: ExecutionOptions | None = None,
     models: Sequence[str | os.PathLike] = (),
+    finalize: Callable[[Path], Any] | None = None,
+    **option_kwargs: Any,
 ) -> str:
-    """Run an analysis over a fileset and write its outputs to ``out``.
+    """Run an analysis (or, given ``module.py:Class``, any processor) and write ``out``.
 
     Parameters
     ----------
     analysis : str or path
-        Analysis name (``ttbar_ljets``, ``dimuon``) or folder holding ``config.toml``.
+        Analysis name (``ttbar_ljets``, ``dimuon``), folder holding ``config.toml``, or
+        ``path/to/module.py:ClassName`` of any coffea processor (see
+        :func:`run_custom_processor`).
     fileset : path or dict
-        Coffea-form fileset JSON (or the dict itself).
+        Coffea fileset JSON (or the dict itself).
     out : path
-        Output folder (created).
+        Output folder (replaced as a whole when the run succeeds).
     overrides : sequence of str
         ``key=value`` configuration overrides (``--set``).
-    executor, workers, chunksize, scheduler, skip_bad_files, max_chunks, progress
-        See :func:`hepml_coffea.processing.runner.run_processor`.
+    options : ExecutionOptions, optional
+        Executor settings; alternatively its fields as keyword arguments.
     models : sequence of path
         Model folders to attach (the ``apply`` step); each adds ``score_<model>`` columns and
         histograms. Their cards are read and checked here, before any event is read.
+    finalize : callable, optional
+        ``finalize(tmp_folder)`` writes more outputs (e.g. friend trees) before the folder is
+        committed.
 
     Returns
     -------
     str
         A short human summary of what ran and what was written.
     """
+    opts = options if options is not None else ExecutionOptions(**option_kwargs)
+    if is_processor_spec(analysis):
+        if models or overrides:
+            msg = (
+                "--model and --set apply to analyses, not to a processor given as module.py:Class."
+            )
+            raise ConfigError(msg)
+        return run_custom_processor(str(analysis), fileset, out, options=opts)
     from hepml_coffea.config import load_analysis
+    from hepml_coffea.filesets import load_fileset
     from hepml_coffea.processing.registry import processor_class
     from hepml_coffea.processing.runner import run_processor
 
-    overrides = [*overrides, *_fileset_lumi(fileset, overrides)]
+    check_out(out)
+    fs = load_fileset(fileset, require_xsec=True)
+    overrides = [*overrides, *_fileset_lumi(fs, overrides)]
     cfg = load_analysis(analysis, overrides=list(overrides))
     config = cfg.to_dict()
     scorers = _scorers(models, cfg)
     proc = processor_class(cfg)(config, models=scorers)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     spec = getattr(proc, "feature_spec", None)
     cut_names = list(getattr(proc, "cut_names", ()) or ())
+    for ds in fs:
+        safe_name(ds, "dataset")
 
-    with TableWriter(out / "features") as writer:
+    with output_folder(out) as tmp, TableWriter(tmp / "features") as writer:
         result = run_processor(
             proc,
-            fileset,
-            executor=executor,
-            workers=workers,
-            chunksize=chunksize,
-            scheduler=scheduler,
-            skip_bad_files=skip_bad_files,
-            max_chunks=max_chunks,
-            progress=progress,
+            fs,
+            opts,
             table_sink=writer.append if spec is not None else _drop,
+            upload=[s.model_dir for s in scorers],
+            require_xsec=True,
         )
+        writer.scale(result.normalisation.factors)
         tables = writer.commit()
-    _remove_stale_tables(out / "features", tables)
+        cutflows = {
+            ds: _ordered(res.get("cutflow", {}), cut_names)
+            for ds, res in result.output.items()
+            if ds in fs and isinstance(res, dict)
+        }
+        write_json(tmp / "cutflow.json", cutflows)
+        outputs = _write_common(tmp, result)
+        datasets = _datasets(result)
+        for ds in datasets:
+            datasets[ds]["n_events_processor"] = int(result.output.get(ds, {}).get("n_events", 0))
+            datasets[ds]["selected_rows"] = writer.rows.get(ds, 0)
+        features = sorted(os.path.relpath(p, tmp) for p in tables)
+        run_info: dict[str, Any] = {
+            "analysis": cfg.name,
+            "analysis_path": str(cfg.path),
+            "overrides": list(overrides),
+            "config": config,
+            "lumi": config.get("lumi"),
+            "cut_names": cut_names,
+            "feature_names": list(spec.names)
+            if spec is not None and hasattr(spec, "names")
+            else None,
+            "fileset": os.fspath(fileset) if not isinstance(fileset, dict) else None,
+            "datasets": datasets,
+            "executor": result.settings,
+            "n_chunks": result.n_chunks,
+            "wall_time_s": round(result.wall_time, 3),
+            "events_balanced": result.accounting()["balanced"],
+            "normalisation": result.normalisation.method,
+            "outputs": {**outputs, "cutflow": "cutflow.json", "features": features},
+            "versions": _versions(),
+        }
+        if finalize is not None:
+            finalize(tmp)
+        write_json(tmp / "run.json", run_info)
+    return _summary(cfg.name, result, Path(out), len(tables))
 
-    cutflows = {
-        ds: _ordered(res.get("cutflow", {}), cut_names) for ds, res in result.output.items()
-    }
-    hists = {ds: res.get("hists", {}) for ds, res in result.output.items()}
-    write_histograms(out / "histograms.root", hists)
-    write_json(out / "cutflow.json", cutflows)
-    accounting = result.accounting()
+
+def run_custom_processor(
+    spec: str,
+    fileset: str | os.PathLike | dict,
+    out: str | os.PathLike,
+    *,
+    options: ExecutionOptions | None = None,
+    **option_kwargs: Any,
+) -> str:
+    """Run any coffea ``ProcessorABC`` named ``path/to/module.py:ClassName`` over a fileset.
+
+    The class is instantiated without arguments. Its module is imported by path and pickled by
+    value, so futures and Dask workers that do not share the working directory run it (and
+    features it registers with ``register_feature``). The output is saved whatever its nesting
+    (see the module doc); an output that cannot be saved is a one-line error naming its key
+    path and type.
+    """
+    from coffea.processor import ProcessorABC
+
+    from hepml_coffea.filesets import load_fileset
+    from hepml_coffea.processing.registry import import_by_path
+    from hepml_coffea.processing.runner import run_processor
+
+    opts = options if options is not None else ExecutionOptions(**option_kwargs)
+    file, _, cls_name = spec.rpartition(":")
+    check_out(out)
+    module = import_by_path(file, what="processor module")
+    cls = getattr(module, cls_name, None)
+    if not isinstance(cls, type) or not issubclass(cls, ProcessorABC):
+        msg = f"{file} defines no coffea ProcessorABC subclass {cls_name!r}; give module.py:ClassName."
+        raise ConfigError(msg)
+    try:
+        proc = cls()
+    except TypeError as exc:
+        msg = f"{spec}: the processor must be constructible without arguments ({exc})."
+        raise ConfigError(msg) from None
+    fs = load_fileset(fileset)
+    with output_folder(out) as tmp:
+        result = run_processor(proc, fs, opts)
+        outputs = _write_common(tmp, result)
+        outputs.update(save_generic(result.output, tmp))
+        run_info = {
+            "processor": spec,
+            "fileset": os.fspath(fileset) if not isinstance(fileset, dict) else None,
+            "datasets": _datasets(result),
+            "executor": result.settings,
+            "n_chunks": result.n_chunks,
+            "wall_time_s": round(result.wall_time, 3),
+            "events_balanced": result.accounting()["balanced"],
+            "normalisation": result.normalisation.method,
+            "outputs": outputs,
+            "versions": _versions(),
+        }
+        write_json(tmp / "run.json", run_info)
+    return _summary(cls_name, result, Path(out), 0)
+
+
+def _write_common(tmp: Path, result: Any) -> dict[str, Any]:
+    """histograms.root/.json and report.json; the outputs' names for run.json."""
+    write_histograms(tmp / "histograms.root", result.output)
+    write_uhi_json(tmp / "histograms.json", result.output)
     report = {
-        "skip_bad_files": skip_bad_files,
+        "skip_bad_files": result.settings.get("skip_bad_files"),
         "skipped": [
             {
                 "dataset": b.dataset,
@@ -114,92 +231,53 @@ def run_analysis(
             }
             for b in result.skipped
         ],
-        "accounting": accounting,
+        "normalisation": result.normalisation.to_dict(),
+        "accounting": result.accounting(),
     }
-    write_json(out / "report.json", report)
+    write_json(tmp / "report.json", report)
+    return {
+        "histograms": "histograms.root",
+        "histograms_json": "histograms.json",
+        "report": "report.json",
+    }
 
-    datasets = {}
-    for ds, meta in result.metadata.items():
-        datasets[ds] = {
+
+def _datasets(result: Any) -> dict[str, dict]:
+    return {
+        ds: {
             **meta,
             "files": [f.path for f in result.files if f.dataset == ds],
             "events": result.events[ds],
-            "n_events_processor": int(result.output[ds].get("n_events", 0)),
-            "selected_rows": writer.rows.get(ds, 0),
         }
-    run_info: dict[str, Any] = {
-        "analysis": cfg.name,
-        "analysis_path": str(cfg.path),
-        "overrides": list(overrides),
-        "config": config,
-        "lumi": config.get("lumi"),
-        "cut_names": cut_names,
-        "feature_names": list(spec.names) if spec is not None and hasattr(spec, "names") else None,
-        "fileset": os.fspath(fileset) if not isinstance(fileset, dict) else None,
-        "datasets": datasets,
-        "executor": result.settings,
-        "n_chunks": result.n_chunks,
-        "wall_time_s": round(result.wall_time, 3),
-        "events_balanced": accounting["balanced"],
-        "outputs": {
-            "cutflow": "cutflow.json",
-            "histograms": "histograms.root",
-            "report": "report.json",
-            "features": sorted(os.path.relpath(p, out) for p in tables),
-        },
-        "versions": _versions(),
+        for ds, meta in result.metadata.items()
     }
-    write_json(out / "run.json", run_info)
-    return _summary(cfg.name, result, out, tables, accounting)
 
 
 def _scorers(models: Sequence[str | os.PathLike], cfg: Any) -> list:
     """One lazily-loading scorer per model folder, checked against the analysis and with its
     score cut resolved (:func:`hepml_coffea.workflows.apply.make_scorers`)."""
+    if not models:
+        return []
     from hepml_coffea.workflows.apply import make_scorers
 
-    return make_scorers(models, cfg)
+    scorers = make_scorers(models, cfg)
+    for s in scorers:
+        safe_name(s.name, "model")
+    return scorers
 
 
-def _fileset_lumi(fileset: Any, overrides: Sequence[str]) -> list[str]:
-    """``["lumi=<L>"]`` when the fileset records one luminosity (its data's) and ``--set lumi`` is not given.
+def _fileset_lumi(fs: dict, overrides: Sequence[str]) -> list[str]:
+    """``["lumi=<L>"]`` when the fileset records the data's luminosity and ``--set lumi`` is not given.
 
     MC is normalised to the luminosity of the data it is compared with; a fileset from
-    ``hepml-coffea generate`` carries that number in every dataset's metadata, and it takes
+    ``hepml-coffea generate`` carries that number in every dataset's metadata (datasets that
+    disagree are refused by :func:`~hepml_coffea.filesets.load_fileset`), and it takes
     precedence over the analysis' default. An explicit ``--set lumi=...`` wins over both.
     """
-    from hepml_coffea.datasets import load_fileset
-
     if any(o.split("=", 1)[0].strip() == "lumi" for o in overrides):
         return []
-    lumis = {m["metadata"].get("lumi") for m in load_fileset(fileset, check_files=False).values()}
-    lumis.discard(None)
+    lumis = {m["metadata"]["lumi"] for m in fs.values() if "lumi" in m["metadata"]}
     return [f"lumi={float(lumis.pop())!r}"] if len(lumis) == 1 else []
-
-
-def _remove_stale_tables(folder: Path, written: list[Path]) -> None:
-    """Delete training tables an earlier run left in ``folder`` that this run did not write.
-
-    ``train`` reads every table of the folder; a table of a dataset that is no longer in the
-    fileset (or no longer passes the selection) would otherwise be trained on silently.
-    """
-    if not folder.is_dir():
-        return
-    keep = {p.resolve() for p in written}
-    stale = [
-        p
-        for p in folder.iterdir()
-        if p.suffix in (".parquet", ".root")
-        and not p.name.startswith(".")
-        and p.resolve() not in keep
-    ]
-    for p in stale:
-        p.unlink()
-    if stale:
-        names = ", ".join(sorted(p.name for p in stale))
-        warnings.warn(
-            f"Removed training tables of an earlier run from {folder}: {names}.", stacklevel=3
-        )
 
 
 def _drop(dataset: str, rows: dict) -> None:
@@ -226,18 +304,19 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _summary(name: str, result, out: Path, tables: list, accounting: dict) -> str:
-    n = accounting["processed"]
+def _summary(name: str, result: Any, out: Path, n_tables: int) -> str:
+    acc = result.accounting()
     s = result.settings
     text = (
-        f"{name}: {n:,} events of {len(result.output)} datasets in {result.n_chunks} chunks "
-        f"({s['executor']}, {s['workers']} worker(s)) in {result.wall_time:.1f} s → {out}/ "
-        f"[cutflow.json, histograms.root, run.json, report.json"
-        + (f", features/ ({len(tables)} files)" if tables else "")
-        + "]"
+        f"{name}: {acc['processed']:,} events of {len(result.events)} datasets in "
+        f"{result.n_chunks} chunks ({s['executor']}, {s['workers']} worker(s)) in "
+        f"{result.wall_time:.1f} s → {out}/"
+        + (f" (features/: {n_tables} files)" if n_tables else "")
     )
     if result.skipped:
         text += f"; {len(result.skipped)} bad file(s)/chunk(s) skipped or empty (see report.json)"
-    if accounting["not_requested"]:
-        text += f"; {accounting['not_requested']:,} events left out by --max-chunks"
+    if result.normalisation.factors:
+        text += f"; simulation renormalised to the processed events ({', '.join(result.normalisation.factors)})"
+    if acc["not_requested"]:
+        text += f"; {acc['not_requested']:,} events left out by --max-chunks"
     return text
