@@ -12,7 +12,8 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-EXECUTORS = ("iterative", "futures", "dask")
+from hepml_coffea.processing.options import EXECUTORS  # no heavy imports (standard library)
+
 COMPRESSIONS = ("lzma", "zstd", "zlib", "lz4")
 
 
@@ -51,15 +52,20 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _executor_kwargs(args: argparse.Namespace) -> dict:
-    return {
-        "executor": args.executor,
-        "workers": args.workers,
-        "chunksize": args.chunksize,
-        "scheduler": args.scheduler,
-        "skip_bad_files": args.skip_bad_files,
-        "max_chunks": args.max_chunks,
-        "progress": not args.quiet,
-    }
+    from hepml_coffea.processing.options import ExecutionOptions
+
+    options = ExecutionOptions(
+        executor=args.executor,
+        workers=args.workers,
+        chunksize=args.chunksize,
+        scheduler=args.scheduler,
+        skip_bad_files=args.skip_bad_files,
+        max_chunks=args.max_chunks,
+        progress=not args.quiet,
+        timeout=args.timeout,
+        retries=args.retries,
+    )
+    return {"options": options}
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -169,6 +175,36 @@ def _add_executor_options(p: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="process at most this many chunks per dataset (testing)",
+    )
+    g.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="seconds before a remote (root://, http://) read gives up (default: %(default)s)",
+    )
+    g.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help="extra attempts of a chunk whose remote read failed (default: %(default)s)",
+    )
+
+
+def _add_label_options(p: argparse.ArgumentParser) -> None:
+    """``--cms-label`` and ``--com`` of the plots (plot, evaluate)."""
+    p.add_argument(
+        "--cms-label",
+        "--status",
+        dest="cms_label",
+        default=None,
+        help='text after "CMS", e.g. "Private Work", "Open Data" (default: "Preliminary" with '
+        'collision data; generated pseudo-data and MC-only plots say "Simulation")',
+    )
+    p.add_argument(
+        "--com",
+        type=float,
+        default=13.0,
+        help="centre-of-mass energy in TeV (default: 13; 13.6 for Run 3)",
     )
 
 
@@ -290,7 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="run an analysis processor: cutflow, histograms, training tables"
     )
     p.add_argument(
-        "analysis", help="analysis name (e.g. ttbar_ljets) or path to an analysis folder"
+        "analysis",
+        help="analysis name (e.g. ttbar_ljets), path to an analysis folder, or any coffea "
+        "processor as path/to/module.py:ClassName",
     )
     p.add_argument("--fileset", required=True, help="coffea fileset JSON")
     p.add_argument("--out", required=True, help="output folder")
