@@ -46,14 +46,17 @@ def bench_bdt_fit(n: int = 1_000_000, d: int = 25, n_estimators: int = 50, repea
     from hepml_coffea.estimators import BDTClassifier
 
     X, y = _data(n, d)
-    est = BDTClassifier(
-        n_estimators=n_estimators, max_depth=6, random_state=0, normalize_weights=False
-    )
+    est = BDTClassifier(n_estimators=n_estimators, max_depth=6, random_state=0)
     est.fit(X[:1000], y[:1000])  # warm up imports
-    params = est._xgb_params(2)
+    params = est.xgb_params_
+    # the wrapper hands xgboost weights summing to WEIGHT_SUM (see estimators/_xgb.py)
+    from hepml_coffea.estimators._xgb import WEIGHT_SUM
+
+    w = np.full(len(y), WEIGHT_SUM / len(y))
 
     def raw():
-        xgb.train(params, xgb.QuantileDMatrix(X, label=y, max_bin=params["max_bin"]), n_estimators)
+        dtrain = xgb.QuantileDMatrix(X, label=y, weight=w, max_bin=params["max_bin"])
+        xgb.train(params, dtrain, n_estimators)
 
     wrapper_s, raw_s = _best([lambda: est.fit(X, y), raw], repeat)
     return {"wrapper_s": wrapper_s, "raw_s": raw_s, "ratio": wrapper_s / raw_s}

@@ -9,13 +9,14 @@ with a ``model_card.json`` (safe formats only, SHA-256 checked, never unpickled)
 
 from __future__ import annotations
 
-from hepml_coffea.estimators.bdt import BDTClassifier
+from hepml_coffea.estimators.bdt import BDTClassifier, BDTRegressor
 from hepml_coffea.estimators.persistence import load, read_card, save
 from hepml_coffea.estimators.scores import class_scores, signal_class_index, signal_score
 
 __all__ = [
     "AutoencoderAnomalyDetector",
     "BDTClassifier",
+    "BDTRegressor",
     "DNNClassifier",
     "KFoldEventClassifier",
     "class_scores",

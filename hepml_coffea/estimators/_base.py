@@ -34,8 +34,6 @@ from sklearn.utils.validation import _check_sample_weight, column_or_1d, validat
 
 from hepml_coffea.errors import ConfigError
 
-NEGATIVE_WEIGHT_POLICIES = ("ignore", "abs", "keep")
-
 
 def check_option(name: str, value: Any, allowed: Sequence[Any]) -> None:
     """Raise ``ConfigError`` unless ``value`` is one of ``allowed``."""
@@ -89,7 +87,16 @@ def check_class_weight(class_weight: Any) -> None:
 _NO_Y = object()
 
 
-def validate_X(est, X, *, reset: bool, allow_nan: bool = False, hint: str = "", y=_NO_Y):
+def validate_X(
+    est,
+    X,
+    *,
+    reset: bool,
+    allow_nan: bool = False,
+    hint: str = "",
+    y=_NO_Y,
+    y_numeric: bool = False,
+):
     """``validate_data`` with a hint on how to allow NaN appended to sklearn's message."""
     kwargs = {
         "dtype": [np.float32, np.float64],
@@ -99,7 +106,7 @@ def validate_X(est, X, *, reset: bool, allow_nan: bool = False, hint: str = "", 
     try:
         if y is _NO_Y:
             return validate_data(est, X, **kwargs)
-        return validate_data(est, X, y, y_numeric=False, **kwargs)
+        return validate_data(est, X, y, y_numeric=y_numeric, **kwargs)
     except ValueError as exc:
         text = str(exc)
         if hint and ("NaN" in text or "infinity" in text):
@@ -122,17 +129,15 @@ def encode_targets(est, y) -> tuple[np.ndarray, np.ndarray]:
     return classes, y_enc.astype(np.int64)
 
 
-def training_weights(
-    est,
-    X,
-    y_enc: np.ndarray,
-    n_classes: int,
-    sample_weight,
-    *,
-    keep_allowed: bool = True,
-    backend: str = "",
+def negative_weight_policy(
+    est, sample_weight, X, *, keep_allowed: bool = True, backend: str = ""
 ) -> np.ndarray:
-    """Apply the negative-weight policy and ``class_weight``; validate the result (float64)."""
+    """Validate ``sample_weight`` and apply ``est.negative_weights``; return float64 weights.
+
+    The one implementation of the negative-weight policy (module docstring), used by every
+    estimator. ``keep_allowed=False`` (xgboost) turns ``"keep"`` with negative weights into an
+    error naming ``backend``. The total weight must stay positive.
+    """
     policy = est.negative_weights
     w = _check_sample_weight(sample_weight, X, dtype=np.float64, copy=True)
     if not np.all(np.isfinite(w)):
@@ -158,6 +163,22 @@ def training_weights(
             f"contain at least one non-zero number with negative_weights={policy!r}."
         )
         raise ValueError(msg)
+    return w
+
+
+def training_weights(
+    est,
+    X,
+    y_enc: np.ndarray,
+    n_classes: int,
+    sample_weight,
+    *,
+    keep_allowed: bool = True,
+    backend: str = "",
+) -> np.ndarray:
+    """Apply the negative-weight policy and ``class_weight``; validate the result (float64)."""
+    w = negative_weight_policy(est, sample_weight, X, keep_allowed=keep_allowed, backend=backend)
+    total = float(w.sum())
     per_class = np.bincount(y_enc, weights=w, minlength=n_classes)
     if np.count_nonzero(per_class > 0) < 2:
         msg = (
@@ -211,3 +232,29 @@ def seed_from(random_state) -> int:
     from sklearn.utils import check_random_state
 
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def row_hash(X: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
+    """Deterministic 64-bit hash of each row's float64 values, shape (n_samples,), uint64.
+
+    Identical rows hash equally whatever their position, so folds built from it are invariant
+    to shuffling and repeating events (the fallback when no event number is given).
+    ``extra`` (shape (n_samples,)) is hashed as one more column, e.g. the label. Columns are
+    read one at a time (no float64 copy of X).
+    """
+    X = np.asarray(X)
+    cols = [X[:, j] for j in range(X.shape[1])]
+    if extra is not None:
+        cols.append(np.asarray(extra))
+    h = np.zeros(len(X), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j, col in enumerate(cols):
+            bits = np.ascontiguousarray(col, dtype=np.float64).view(np.uint64)
+            z = (h ^ bits) * _MIX
+            z ^= z >> np.uint64(29)
+            h = z * np.uint64(0xBF58476D1CE4E5B9) + np.uint64(j + 1)
+        h ^= h >> np.uint64(31)
+    return h

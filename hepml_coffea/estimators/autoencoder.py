@@ -11,7 +11,12 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from hepml_coffea.estimators import _keras as K
-from hepml_coffea.estimators._base import check_number, seed_from, validate_X
+from hepml_coffea.estimators._base import (
+    check_number,
+    negative_weight_policy,
+    seed_from,
+    validate_X,
+)
 from hepml_coffea.estimators.persistence import SaveMixin
 
 _NAN_HINT = "The autoencoder cannot use NaN inputs; impute them first (SimpleImputer)."
@@ -32,7 +37,9 @@ class AutoencoderAnomalyDetector(K.KerasStateMixin, SaveMixin, OutlierMixin, Bas
     * ``offset_`` is the ``contamination`` quantile of the training scores (weighted when
       ``sample_weight`` is given), so that fraction of the training events is flagged.
 
-    To use the error as a "signal-likeness" discriminant, take ``-score_samples(X)``.
+    As a "signal-likeness" discriminant (higher = more anomalous) use
+    :func:`hepml_coffea.estimators.signal_score`, which returns ``-score_samples(X)``, the
+    reconstruction error; ``decision_function`` has the opposite sign.
 
     Parameters
     ----------
@@ -148,18 +155,9 @@ class AutoencoderAnomalyDetector(K.KerasStateMixin, SaveMixin, OutlierMixin, Bas
         -------
         self
         """
-        from sklearn.utils.validation import _check_sample_weight
-
         self._check_params()
         X = validate_X(self, X, reset=True, hint=_NAN_HINT)
-        w = _check_sample_weight(sample_weight, X, dtype=np.float64, copy=True)
-        if self.negative_weights == "ignore":
-            w[w < 0] = 0.0
-        elif self.negative_weights == "abs":
-            np.abs(w, out=w)
-        if not w.sum() > 0:
-            msg = f"The total sample weight must be positive; got {w.sum():g}. Sample weights must contain at least one non-zero number."
-            raise ValueError(msg)
+        w = negative_weight_policy(self, sample_weight, X)
         tf, keras = K.import_keras()
         seed = seed_from(self.random_state)
         X = np.array(X, dtype=np.float32)

@@ -14,27 +14,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from hepml_coffea.estimators._base import check_number, encode_targets
+from hepml_coffea.estimators._base import check_number, encode_targets, row_hash
 from hepml_coffea.estimators.persistence import SaveMixin
-
-_MIX = np.uint64(0x9E3779B97F4A7C15)
-
-
-def row_hash(X: np.ndarray) -> np.ndarray:
-    """Deterministic 64-bit hash of each row's float64 values, shape (n_samples,), uint64.
-
-    Identical rows hash equally whatever their position, so folds built from it are invariant
-    to shuffling and repeating events (the fallback when no event number is given).
-    """
-    bits = np.ascontiguousarray(X, dtype=np.float64).view(np.uint64)
-    h = np.zeros(len(bits), dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for j in range(bits.shape[1]):
-            z = (h ^ bits[:, j]) * _MIX
-            z ^= z >> np.uint64(29)
-            h = z * np.uint64(0xBF58476D1CE4E5B9) + np.uint64(j + 1)
-        h ^= h >> np.uint64(31)
-    return h
 
 
 class KFoldEventClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
@@ -152,7 +133,7 @@ class KFoldEventClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
         ``hash % k``. Shuffling or repeating events does not change any fold.
         """
         k = self.n_splits
-        h = row_hash(np.column_stack([Xv, y_enc]))
+        h = row_hash(Xv, extra=y_enc)
         fold = (h % np.uint64(k)).astype(np.int64)
         active = np.ones(len(h), bool) if sw is None else sw > 0
         for c in np.unique(y_enc):

@@ -31,6 +31,7 @@ FORMAT = "hepml-coffea-model"
 FORMAT_VERSION = 1
 ESTIMATORS = {
     "BDTClassifier": "hepml_coffea.estimators.bdt",
+    "BDTRegressor": "hepml_coffea.estimators.bdt",
     "DNNClassifier": "hepml_coffea.estimators.dnn",
     "AutoencoderAnomalyDetector": "hepml_coffea.estimators.autoencoder",
     "KFoldEventClassifier": "hepml_coffea.estimators.kfold",

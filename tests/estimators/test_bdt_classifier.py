@@ -45,8 +45,8 @@ def test_equals_raw_xgboost_bit_for_bit(data):
         "eta": 0.3,
         "subsample": 0.8,
         "colsample_bytree": 0.7,
-        "min_child_weight": 1.0,
-        "lambda": 1.0,
+        "min_child_weight": 1e-5 * 2**20,  # fractions of the total weight, scaled to 2**20
+        "lambda": 1e-5 * 2**20,
         "alpha": 0.0,
         "gamma": 0.0,
         "max_bin": 256,
@@ -55,8 +55,10 @@ def test_equals_raw_xgboost_bit_for_bit(data):
         "device": "cpu",
         "verbosity": 0,
     }
-    # the wrapper normalises the weights to mean 1 (normalize_weights=True)
-    booster = xgb.train(raw_params, xgb.QuantileDMatrix(X, label=y, weight=w / w.mean()), 20)
+    # the wrapper hands xgboost the weights scaled to sum 2**20
+    booster = xgb.train(
+        raw_params, xgb.QuantileDMatrix(X, label=y, weight=w * (2**20 / w.sum())), 20
+    )
     raw = booster.predict(xgb.DMatrix(X))
     proba = est.predict_proba(X)
     assert proba.shape == (len(X), 2)
@@ -74,17 +76,76 @@ def test_fit_is_bit_reproducible_and_seed_matters(data):
     assert not np.array_equal(p1, p3)
 
 
-def test_doubling_weights_changes_nothing(data):
+def _tree_table(est):
+    return est.booster_.trees_to_dataframe()
+
+
+@pytest.mark.parametrize("scale", [1e-4, 1e4, 2.0, 3.7e-6])
+def test_weight_scale_grows_the_same_trees(data, scale):
+    """Any overall weight scale (MC xsec x lumi / sum genWeight) grows bit-identical trees."""
     X, y, w = data
-    p1 = BDTClassifier(**PARAMS).fit(X, y, sample_weight=w).predict_proba(X)
-    p2 = BDTClassifier(**PARAMS).fit(X, y, sample_weight=2 * w).predict_proba(X)
-    assert np.array_equal(p1, p2)
-    p3 = BDTClassifier(**PARAMS).fit(X, y, sample_weight=1e-4 * w).predict_proba(X)
-    np.testing.assert_allclose(p1, p3, rtol=1e-6)  # 1e-4 is not exact in binary
-    # without normalisation the scale matters (lambda, min_child_weight are absolute)
-    q1 = BDTClassifier(**PARAMS, normalize_weights=False).fit(X, y, sample_weight=w)
-    q2 = BDTClassifier(**PARAMS, normalize_weights=False).fit(X, y, sample_weight=1e-4 * w)
-    assert not np.allclose(q1.predict_proba(X), q2.predict_proba(X), rtol=1e-3)
+    ref = BDTClassifier(**PARAMS).fit(X, y, sample_weight=w)
+    est = BDTClassifier(**PARAMS).fit(X, y, sample_weight=scale * w)
+    assert _tree_table(est).equals(_tree_table(ref))  # splits, gains, covers, leaf values
+    assert np.array_equal(est.predict_proba(X), ref.predict_proba(X))
+    assert est.training_weight_ == pytest.approx(scale * w.sum(), rel=1e-12)
+    assert est.xgb_params_ == ref.xgb_params_
+
+
+@pytest.mark.parametrize("n_estimators", [10, 200])
+def test_integer_weights_equal_repeated_events_exactly(n_estimators):
+    """sklearn's contract at the defaults, bit for bit, also for many rounds (xgboost's float32
+    gradients alone made weight 3 and three copies differ by ~3e-7 after 200 rounds)."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 4))
+    y = rng.integers(0, 2, 300)
+    sw = rng.integers(0, 4, 300)
+    rep = BDTClassifier(n_estimators=n_estimators, random_state=0).fit(
+        X.repeat(sw, axis=0), y.repeat(sw)
+    )
+    perm = rng.permutation(300)
+    wtd = BDTClassifier(n_estimators=n_estimators, random_state=0).fit(
+        X[perm], y[perm], sample_weight=sw[perm]
+    )
+    assert np.array_equal(rep.predict_proba(X), wtd.predict_proba(X))
+    assert _tree_table(rep).equals(_tree_table(wtd))
+
+
+def test_merge_rows_keeps_distinct_rows_untouched():
+    from hepml_coffea.estimators._xgb import merge_rows
+
+    X = np.arange(12.0).reshape(6, 2)
+    y = np.array([0, 1, 0, 1, 0, 1])
+    w = np.ones(6)
+    Xm, ym, wm = merge_rows(X, y, w)
+    assert Xm is X and ym is y and wm is w  # the usual case costs no copy and no reordering
+    X2 = np.vstack([X, X[:2]])
+    y2 = np.r_[y, [0, 0]]  # row 0 repeated with its label, row 1 with another label
+    w2 = np.r_[w, [2.0, 5.0]]
+    w2[3] = 0.0
+    Xm, ym, wm = merge_rows(X2, y2, w2)
+    got = {(tuple(x), int(c)): float(v) for x, c, v in zip(Xm, ym, wm, strict=True)}
+    assert got == {
+        ((0.0, 1.0), 0): 3.0,
+        ((2.0, 3.0), 1): 1.0,
+        ((2.0, 3.0), 0): 5.0,
+        ((4.0, 5.0), 0): 1.0,
+        ((8.0, 9.0), 0): 1.0,
+        ((10.0, 11.0), 1): 1.0,
+    }
+
+
+def test_relative_settings_regularise_like_a_fraction_of_the_weight(data):
+    """min_child_weight is a fraction of the total weight W. At the first round p = 0.5, so the
+    total hessian is W / 4; 0.2 W per side would need 80 % of the events on each side of a
+    split: no split is possible. 1e-3 W allows them."""
+    X, y, w = data
+    est = BDTClassifier(**{**PARAMS, "n_estimators": 1}, min_child_weight=0.2).fit(X, y, w)
+    assert _tree_table(est).shape[0] == 1  # a single leaf
+    loose = BDTClassifier(**{**PARAMS, "n_estimators": 1}, min_child_weight=1e-3).fit(X, y, w)
+    assert _tree_table(loose).shape[0] > 1
+    # the same absolute threshold in raw xgboost terms
+    assert loose.xgb_params_["min_child_weight"] == pytest.approx(1e-3 * 2**20)
 
 
 def test_ignore_negative_weights_equals_removing_them(data):
@@ -102,8 +163,9 @@ def test_ignore_negative_weights_equals_removing_them(data):
         .fit(X[~neg], y[~neg], sample_weight=w[~neg])
         .predict_proba(X)
     )
-    # zero-weight rows still enter the quantile sketch: identical within float32 rounding
-    np.testing.assert_allclose(p_ignore, p_removed, rtol=0, atol=1e-6)
+    # zero-weight rows are left out before xgboost sees them (they used to enter the
+    # quantile sketch and shift cuts): exactly the removed sample
+    assert np.array_equal(p_ignore, p_removed)
     assert (
         np.mean(
             np.abs(

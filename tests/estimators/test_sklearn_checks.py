@@ -13,6 +13,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from hepml_coffea.estimators import (
     AutoencoderAnomalyDetector,
     BDTClassifier,
+    BDTRegressor,
     DNNClassifier,
     KFoldEventClassifier,
 )
@@ -48,12 +49,11 @@ def _expected(est):
 
 @parametrize_with_checks(
     [
-        # normalize_weights=False: sklearn's integer-weight = repetition contract (the
-        # default normalises weights to mean 1, which is scale- but not repetition-invariant)
-        BDTClassifier(n_estimators=10, random_state=0, normalize_weights=False),
-        KFoldEventClassifier(
-            BDTClassifier(n_estimators=5, random_state=0, normalize_weights=False), n_splits=3
-        ),
+        # the defaults: weight-scale settings relative to the total weight satisfy both
+        # sklearn's integer-weight = repetition contract and weight-scale invariance
+        BDTClassifier(),
+        BDTRegressor(),
+        KFoldEventClassifier(BDTClassifier(n_estimators=5), n_splits=3),
     ],
     expected_failed_checks=_expected,
 )
