@@ -1,19 +1,44 @@
-"""The base class of the analysis processors: weights → objects → selection → features → outputs.
+"""The base class of the analysis processors: regions × processes × variations in one pass.
 
-A reference processor (``processors/<name>.py``) subclasses :class:`AnalysisProcessor` and fills in
-three hooks: :meth:`~AnalysisProcessor.select_objects`, :meth:`~AnalysisProcessor.select_events`
-(a coffea ``PackedSelection`` holding every name of ``cut_names``) and, for analyses with an ML
-table, :meth:`~AnalysisProcessor.feature_objects`. The base class then computes, per chunk, the
-output of the processor ↔ engine contract::
+Per chunk, :meth:`AnalysisProcessor.process` does, in order:
 
-    {dataset: {"n_events": int,
+1. **once**: sentinel check of the cut branches (:meth:`~AnalysisProcessor.cut_branches`), input
+   validation, trigger OR and (data) golden-JSON lumi mask, :meth:`select_objects` (everything
+   that does not depend on the jet energy: leptons, the jets' quality mask, raw MET), the
+   :class:`~hepml_coffea.systematics.shapes.JetShapes` (MC with ``systematics.shapes``);
+2. **per shape variation** (``nominal``, then ``JESUp``, ``JESDown``, ``JERUp``, ``JERDown`` as
+   configured; data and alternative samples: nominal only):
+   :meth:`vary_objects` (jets and MET of this variation) → :meth:`object_scores` (jagged per-object
+   scores merged into the objects) → :meth:`select_events` (a ``PackedSelection`` holding every
+   name of :attr:`cut_names` except ``trigger``/``lumi_mask``, which the base adds, plus any extra
+   masks the ``[regions]`` use) → features of the events passing all cuts → :meth:`score` (ONE
+   batched call per attached model) → :meth:`observables` (extension point: per-variation
+   observables such as a jet–parton assignment's ``m_top_had``) → histograms;
+3. on the **nominal** pass also: the nominal weights (coffea ``Weights``, :meth:`weights`, computed
+   once), the cutflow, the training table, and every weight variation
+   (``weights.weight("<name>Up")``) filled into the same histograms.
+
+Output (the processor ↔ engine contract)::
+
+    {"hists": {observable: hist.Hist(region, process, variation, <observable axis>),
+               "cutflow": hist.Hist(dataset, cut)},
+     dataset: {"n_events": int,
                "cutflow": {cut: {"events": int, "weighted": float}},
-               "hists": {name: hist.Hist},
-               "table": {column: [numpy.ndarray]}}}
+               "table": {column: [numpy.ndarray]},           # nominal, events passing all cuts
+               "lumi_sections": {(run, lumi), ...}}}         # data only: passing the lumi mask
 
-Order of the steps in :meth:`AnalysisProcessor.process`: weights, objects, selection + cutflow,
-features of the events passing all cuts, :meth:`~AnalysisProcessor.score` (the hook where attached
-models add their score columns, empty for now), histograms, table.
+Histograms have ``Weight`` storage; ``region`` holds the ``[regions]`` (default one region,
+``selected``) and, per attached model with a 1-D score, ``pass_<model>`` (all cuts and score ≥ the
+model's cut); ``process`` is the dataset's physics process (``data`` for data, see
+:mod:`hepml_coffea.selection.processes`); ``variation`` is ``nominal``, ``<syst>Up`` or
+``<syst>Down``. A dataset whose metadata has ``variation`` (an alternative sample, e.g.
+``ttbar_tuneUp``) fills only that variation of its process, and no table. Observables are the
+configured features, the scores (``score_<model>``; ``score_<model>_<class>`` per column of an
+(n, n_classes) score) and the :meth:`observables`; ``systematics.observables`` selects those that
+get the variations (the others: nominal only).
+
+Scorers (``models``) need ``name``, ``feature_names``, ``feature_spec`` (dict) and
+``score(X, event=None) -> (n,) or (n, n_classes)``; optional ``class_names`` and ``score_cut``.
 
 Processors are stateless and picklable and never mutate ``events``.
 """
@@ -21,48 +46,77 @@ Processors are stateless and picklable and never mutate ``events``.
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import awkward as ak
 import hist
 import numpy as np
 from coffea import processor
-from coffea.analysis_tools import PackedSelection
+from coffea.analysis_tools import PackedSelection, Weights
 
 from hepml_coffea.features.objects import EventObjects
 from hepml_coffea.features.spec import FeatureSpec
 from hepml_coffea.selection.branches import get_branch
-from hepml_coffea.selection.cutflow import cutflow, cutflow_hist
-from hepml_coffea.selection.weights import event_weights
+from hepml_coffea.selection.cutflow import cutflow
+from hepml_coffea.selection.events import (
+    check_sentinels,
+    lumi_mask,
+    lumi_mask_path,
+    lumi_sections,
+    parse_regions,
+    region_masks,
+    trigger_mask,
+    trigger_paths,
+)
+from hepml_coffea.selection.processes import process_of, process_table
+from hepml_coffea.systematics.config import NOMINAL, ShapeVariation, SystematicsConfig
+from hepml_coffea.systematics.shapes import JetShapes
+from hepml_coffea.systematics.weights import build_weights
 
 ID_COLUMNS = ("run", "luminosityBlock", "event")
+BASE_CUTS = ("trigger", "lumi_mask")
+"""Cuts the base class adds to the selection when a processor's ``cut_names`` lists them."""
+SCORE_AXIS = (50, 0.0, 1.0)
 
 
 def file_id(filename: str) -> int:
     """A stable 63-bit identifier of an input file name (the friend trees of ``apply`` use it)."""
-    import hashlib
-
     return int.from_bytes(hashlib.sha256(filename.encode()).digest()[:8], "little") >> 1
 
 
+@dataclass(frozen=True)
+class Observable:
+    """A per-event observable to histogram: its ``axis`` and ``values`` (one per selected event)."""
+
+    axis: Any
+    values: np.ndarray
+
+
+def book(axis: Any, regions: Sequence[str]) -> hist.Hist:
+    """An empty ``(region, process, variation, axis)`` histogram with Weight storage."""
+    return hist.Hist(
+        hist.axis.StrCategory(list(regions), name="region", label="Region"),
+        hist.axis.StrCategory([], name="process", label="Process", growth=True),
+        hist.axis.StrCategory([], name="variation", label="Variation", growth=True),
+        axis,
+        storage=hist.storage.Weight(),
+    )
+
+
 class AnalysisProcessor(processor.ProcessorABC):
-    """Base of the reference processors.
+    """Base of the reference processors (see the module docstring for the contract).
 
     Parameters
     ----------
     config : dict
-        The resolved analysis configuration (``AnalysisConfig.to_dict()``): at least ``lumi``
-        (pb^-1); ``features`` (list of registered feature names) for analyses with an ML table.
+        The resolved analysis configuration (``AnalysisConfig.to_dict()``): ``lumi`` (pb^-1);
+        optional ``features``, ``[regions]``, ``[systematics]``, ``[processes]``, ``triggers``,
+        ``lumi_mask``.
     models : list, optional
-        Trained models to evaluate after the features (used by the apply step; see :meth:`score`).
-
-    Attributes
-    ----------
-    cut_names : tuple of str
-        Cut order (class attribute of each subclass).
-    feature_spec : FeatureSpec or None
-        The table's features, from ``config["features"]``.
+        Scorers of attached models (the apply step), see the module docstring.
     """
 
     cut_names: ClassVar[tuple[str, ...]] = ()
@@ -72,127 +126,260 @@ class AnalysisProcessor(processor.ProcessorABC):
         self.models = list(models or [])
         feats = self.config.get("features")
         self.feature_spec: FeatureSpec | None = FeatureSpec.from_config(feats) if feats else None
+        self.systematics = SystematicsConfig.from_config(self.config)
+        self.regions = parse_regions(self.config)
+        self.processes = process_table(self.config)
 
     # -- hooks ----------------------------------------------------------------------------------------
     def select_objects(self, events: Any) -> dict[str, Any]:
-        """Selected objects, each an array with one entry per event of ``events``."""
+        """Objects that do not depend on the jet energy, each with one entry per event."""
         raise NotImplementedError
 
+    def vary_objects(
+        self,
+        events: Any,
+        objects: Mapping[str, Any],
+        variation: ShapeVariation,
+        shapes: JetShapes | None,
+    ) -> dict[str, Any]:
+        """The objects of one shape variation (default: ``objects`` unchanged).
+
+        ``shapes.factors(variation)`` gives per-jet pT/mass factors (None for the nominal) and
+        ``shapes.met(factors, met)`` the propagated MET; ``shapes`` is None for data.
+        """
+        return dict(objects)
+
+    def object_scores(self, objects: Mapping[str, Any]) -> dict[str, Any]:
+        """Jagged per-object scores to merge into ``objects`` before the selection (default none).
+
+        Extension point for per-object classifiers: flatten once, one batched call, then
+        ``ak.unflatten(scores, ak.num(jets))``; the selection and features may then use them.
+        """
+        return {}
+
     def select_events(self, events: Any, objects: Mapping[str, Any]) -> PackedSelection:
-        """A ``PackedSelection`` with one mask per name of :attr:`cut_names`."""
+        """A ``PackedSelection`` with one mask per name of :attr:`cut_names` (but the base cuts)."""
         raise NotImplementedError
 
     def feature_objects(self, objects: Mapping[str, Any]) -> EventObjects | None:
         """The :class:`EventObjects` that features are computed from (None: no features)."""
         return None
 
-    def extra_histograms(
-        self, events: Any, objects: Mapping[str, Any], mask: np.ndarray, weights: np.ndarray
-    ) -> dict[str, hist.Hist]:
-        """Analysis-specific histograms of the events passing all cuts (``mask``)."""
+    def observables(
+        self, events: Any, objects: Mapping[str, Any], mask: np.ndarray
+    ) -> dict[str, Observable]:
+        """Extra observables of the events with ``mask`` (all cuts passed), per variation.
+
+        Extension point (e.g. the best jet–parton assignment's ``m_top_had``): each value array
+        has ``mask.sum()`` entries; they are histogrammed per region and variation.
+        """
         return {}
+
+    def cut_branches(self) -> dict[str, str]:
+        """``{branch: config key}`` of the branches the cuts use, checked for sentinel values."""
+        return {}
+
+    def weights(self, events: Any, objects: Mapping[str, Any]) -> Weights:
+        """The coffea ``Weights`` of the chunk (nominal objects), see :func:`build_weights`."""
+        branch = self.config.get("weights", {}).get("genweight_branch", "genWeight")
+        return build_weights(events, objects, self.systematics, float(self.config["lumi"]), branch)
 
     def score(
         self, table: np.ndarray, objects: EventObjects | None, event: np.ndarray | None = None
     ) -> dict[str, np.ndarray]:
-        """Score columns ``{"score_<model>": array (n_selected,)}`` of the attached models.
+        """Score columns of the attached models: ``score_<model>`` (n,) or, for an (n, k) score,
+        ``score_<model>_<class>`` per class. One batched call per model and variation.
 
-        ``table`` is the float32 feature table of shape (n_selected, n_features) of this
-        processor's spec; a model whose card stores another spec gets its own table computed from
-        ``objects`` with that spec. ``event`` (event numbers) lets k-fold models pick, for each
-        event, the fold model that did not train on it. One batched call per model and chunk.
+        ``table`` is this processor's float32 feature table (n_selected, n_features); a model
+        whose card stores another spec gets its own table computed from ``objects``.
         """
         out: dict[str, np.ndarray] = {}
         for scorer in self.models:
-            if (
-                self.feature_spec is not None
-                and list(self.feature_spec.names) == scorer.feature_names
+            if self.feature_spec is not None and list(self.feature_spec.names) == list(
+                scorer.feature_names
             ):
                 x = table
             else:
                 x = FeatureSpec.from_dict(scorer.feature_spec).compute(objects)
-            out[f"score_{scorer.name}"] = scorer.score(x, event=event)
+            s = np.asarray(scorer.score(x, event=event), dtype=np.float64)
+            if s.ndim == 2:
+                names = list(getattr(scorer, "class_names", None) or range(s.shape[1]))
+                for j, cls in enumerate(names):
+                    out[f"score_{scorer.name}_{cls}"] = s[:, j]
+            else:
+                out[f"score_{scorer.name}"] = s
         return out
 
-    def model_histograms(
-        self, scores: Mapping[str, np.ndarray], columns: Mapping[str, np.ndarray], w: np.ndarray
-    ) -> dict[str, hist.Hist]:
-        """Per model: its score distribution, and every feature after the model's score cut."""
-        hists: dict[str, hist.Hist] = {}
-        assert self.feature_spec is not None
-        for scorer in self.models:
-            s = scores[f"score_{scorer.name}"]
-            axis = hist.axis.Regular(50, 0.0, 1.0, name="score", label=f"{scorer.name} score")
-            hists[f"score_{scorer.name}"] = hist.Hist(axis, storage=hist.storage.Weight()).fill(
-                s, weight=w
-            )
-            passed = s >= scorer.score_cut
-            for feat in self.feature_spec.features:
-                h = hist.Hist(feat.axis(), storage=hist.storage.Weight())
-                values = columns[feat.name][passed]
-                h.fill(values.astype(np.int64) if feat.integer else values, weight=w[passed])
-                hists[f"{feat.name}__{scorer.name}"] = h
-        return hists
-
     # -- the pipeline ----------------------------------------------------------------------------------
-    def weights(self, events: Any) -> np.ndarray:
-        """Event weights (float64, shape (n_events,)) per the contract."""
-        branch = self.config.get("weights", {}).get("genweight_branch", "genWeight")
-        return event_weights(events, float(self.config["lumi"]), branch)
+    @property
+    def region_names(self) -> list[str]:
+        """The categories of the region axis: ``[regions]`` then ``pass_<model>`` per model."""
+        return [*self.regions, *(f"pass_{m.name}" for m in self.models)]
 
     def process(self, events: Any) -> dict[str, Any]:
         meta = dict(getattr(events, "metadata", None) or {})
-        dataset = meta.get("dataset", "unknown")
-        weights = self.weights(events)
+        dataset = str(meta.get("dataset", "unknown"))
+        is_data = bool(meta.get("is_data", False))
+        proc_name = process_of(self.processes, meta)
+        alt = None if is_data else meta.get("variation")
+        check_sentinels(events, self.cut_branches())
+        base_masks = {
+            "trigger": trigger_mask(events, trigger_paths(self.config, meta)),
+            "lumi_mask": lumi_mask(events, lumi_mask_path(self.config, meta)),
+        }
         objects = self.select_objects(events)
-        selection = self.select_events(events, objects)
-        cuts = self.cutflow(selection, weights)
-        mask = np.asarray(selection.all(*self.cut_names), dtype=bool)
+        shapes = None
+        if not is_data and alt is None and self.systematics.shapes:
+            shapes = JetShapes(events, self.systematics, meta)
+        variations = self.systematics.shape_variations() if shapes is not None else [NOMINAL]
 
-        hists: dict[str, hist.Hist] = {"cutflow": cutflow_hist(selection, self.cut_names, weights)}
-        table: dict[str, list[np.ndarray]] = {}
+        out: dict[str, Any] = {"n_events": len(events), "table": {}}
+        hists: dict[str, hist.Hist] = {}
+        weights: Weights | None = None
+        for variation in variations:
+            vobj = self.vary_objects(events, objects, variation, shapes)
+            vobj.update(self.object_scores(vobj))
+            sel = self.select_events(events, vobj)
+            for name in BASE_CUTS:
+                if name in self.cut_names and name not in sel.names:
+                    sel.add(name, base_masks[name])
+            nominal = variation is NOMINAL
+            if weights is None:
+                weights = self.weights(events, vobj)
+            w = np.asarray(weights.weight(), dtype=np.float64)
+            if nominal:
+                out["cutflow"] = cutflow(sel, self.cut_names, w)
+                hists["cutflow"] = self._cutflow_hist(sel, w, dataset)
+                if is_data:
+                    out["lumi_sections"] = lumi_sections(events, base_masks["lumi_mask"])
+            presel = np.asarray(sel.all(*self.cut_names), dtype=bool)
+            table_out = out if nominal and alt is None else None
+            values, axes = self._values(events, vobj, presel, meta, table_out, w)
+            regions = {
+                r: m[presel] for r, m in region_masks(sel, self.cut_names, self.regions).items()
+            }
+            for m in self.models:
+                s = values.get(f"score_{m.name}")
+                cut = float(getattr(m, "score_cut", 0.5))
+                n_sel = int(presel.sum())
+                regions[f"pass_{m.name}"] = s >= cut if s is not None else np.zeros(n_sel, bool)
+            wsel = {(alt or variation.name): w[presel]}
+            if nominal and alt is None:
+                for v in self.systematics.weight_variations() if not is_data else []:
+                    wsel[v] = np.asarray(weights.weight(v), dtype=np.float64)[presel]
+            for obs, vals in values.items():
+                if not nominal and not self.systematics.varied(obs):
+                    continue
+                h = hists.get(obs)
+                if h is None:
+                    h = hists[obs] = book(axes[obs], self.region_names)
+                first = next(iter(wsel))
+                wv = wsel if self.systematics.varied(obs) else {first: wsel[first]}
+                _fill(h, regions, proc_name, vals, wv)
+        return {"hists": hists, dataset: out}
+
+    def _values(
+        self,
+        events: Any,
+        objects: Mapping[str, Any],
+        mask: np.ndarray,
+        meta: Mapping[str, Any],
+        out: dict[str, Any] | None,
+        w: np.ndarray,
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Observables of the events passing all cuts; on the nominal pass (``out``) the table."""
+        values: dict[str, np.ndarray] = {}
+        axes: dict[str, Any] = {}
         fobj = self.feature_objects(objects)
         if self.feature_spec is not None and fobj is not None:
             sel_obj = fobj[mask]
             columns = self.feature_spec.compute_columns(sel_obj)
+            n = int(mask.sum())
             x = (
                 np.column_stack(list(columns.values())).astype(np.float32)
                 if len(columns)
-                else np.empty((int(mask.sum()), 0), np.float32)
+                else np.empty((n, 0), np.float32)
             )
-            w = weights[mask]
             for feat in self.feature_spec.features:
-                h = hist.Hist(feat.axis(), storage=hist.storage.Weight())
-                values = columns[feat.name]
-                h.fill(values.astype(np.int64) if feat.integer else values, weight=w)
-                hists[feat.name] = h
-            for i, name in enumerate(self.feature_spec.names):
-                table[name] = [x[:, i]]
-            table["weight"] = [w.astype(np.float64)]
-            label = int(meta.get("label", -1 if meta.get("is_data") else 0))
-            table["label"] = [np.full(len(w), label, dtype=np.int32)]
-            for col in ID_COLUMNS:
-                arr = ak.to_numpy(get_branch(events, col))[mask]
-                table[col] = [arr.astype(np.int64) if col != "event" else arr.astype(np.uint64)]
-            if self.models:
-                scores = self.score(x, sel_obj, event=table["event"][0])
-                for name, col in scores.items():
-                    table[name] = [np.asarray(col, dtype=np.float64)]
-                hists.update(self.model_histograms(scores, columns, w))
-                # where each row comes from, for the per-input-file friend trees of `apply`
-                start = int(meta.get("entrystart", 0))
-                table["entry"] = [(start + np.flatnonzero(mask)).astype(np.int64)]
-                table["file_id"] = [
-                    np.full(len(w), file_id(str(meta.get("filename", ""))), np.int64)
-                ]
-        hists.update(self.extra_histograms(events, objects, mask, weights))
-        return {dataset: {"n_events": len(events), "cutflow": cuts, "hists": hists, "table": table}}
+                col = columns[feat.name]
+                values[feat.name] = col.astype(np.int64) if feat.integer else col
+                axes[feat.name] = feat.axis()
+            event = ak.to_numpy(get_branch(events, "event"))[mask].astype(np.uint64)
+            scores = self.score(x, sel_obj, event=event) if self.models else {}
+            for name, s in scores.items():
+                values[name] = s
+                axes[name] = hist.axis.Regular(*SCORE_AXIS, name=name, label=f"{name} score")
+            if out is not None:
+                out["table"] = self._table(events, mask, x, scores, meta, w)
+        for name, obs in self.observables(events, objects, mask).items():
+            values[name] = np.asarray(obs.values)
+            axes[name] = obs.axis
+        return values, axes
 
-    def cutflow(
-        self, selection: PackedSelection, weights: np.ndarray
-    ) -> dict[str, dict[str, float | int]]:
-        """Cumulative cutflow ``{cut: {"events", "weighted"}}`` in :attr:`cut_names` order."""
-        return cutflow(selection, self.cut_names, weights)
+    def _table(
+        self,
+        events: Any,
+        mask: np.ndarray,
+        x: np.ndarray,
+        scores: Mapping[str, np.ndarray],
+        meta: Mapping[str, Any],
+        w: np.ndarray,
+    ) -> dict[str, list[np.ndarray]]:
+        assert self.feature_spec is not None
+        table: dict[str, list[np.ndarray]] = {}
+        for i, name in enumerate(self.feature_spec.names):
+            table[name] = [x[:, i]]
+        n = len(x)
+        table["weight"] = [w[mask].astype(np.float64)]
+        label = int(meta.get("label", -1 if meta.get("is_data") else 0))
+        table["label"] = [np.full(n, label, dtype=np.int32)]
+        for col in ID_COLUMNS:
+            arr = ak.to_numpy(get_branch(events, col))[mask]
+            table[col] = [arr.astype(np.int64) if col != "event" else arr.astype(np.uint64)]
+        for name, score in scores.items():
+            table[name] = [np.asarray(score, dtype=np.float64)]
+        if self.models:  # where each row comes from, for the per-input-file friend trees of apply
+            start = int(meta.get("entrystart", 0))
+            table["entry"] = [(start + np.flatnonzero(mask)).astype(np.int64)]
+            table["file_id"] = [np.full(n, file_id(str(meta.get("filename", ""))), np.int64)]
+        return table
+
+    def _cutflow_hist(self, sel: PackedSelection, w: np.ndarray, dataset: str) -> hist.Hist:
+        """Weighted cutflow: bin ``i`` of ``cut`` = events passing cuts ``0..i`` (Σw, Σw²)."""
+        n = len(self.cut_names)
+        h = hist.Hist(
+            hist.axis.StrCategory([], name="dataset", label="Dataset", growth=True),
+            hist.axis.Integer(0, n, name="cut", label="Cut"),
+            storage=hist.storage.Weight(),
+        )
+        for i in range(n):
+            m = np.asarray(sel.all(*self.cut_names[: i + 1]), dtype=bool)
+            h.fill(dataset=dataset, cut=np.full(int(m.sum()), i), weight=w[m])
+        return h
 
     def postprocess(self, accumulator: Any) -> Any:
         return accumulator
+
+
+def _fill(
+    h: hist.Hist,
+    regions: Mapping[str, np.ndarray],
+    process: str,
+    values: np.ndarray,
+    weights: Mapping[str, np.ndarray],
+) -> None:
+    """Fill ``values`` of every region (masks over the values) for each weight variation."""
+    # register every (process, variation) with a zero weight, so that a process selecting no
+    # event still has its (empty) histograms in every variation
+    names = list(weights)
+    h.fill(
+        h.axes[0][0],
+        process,
+        names,
+        np.full(len(names), h.axes[3].value(0)),
+        weight=np.zeros(len(names)),
+    )
+    for region, m in regions.items():
+        v = values[m]
+        for variation, w in weights.items():
+            h.fill(region, process, variation, v, weight=w[m])

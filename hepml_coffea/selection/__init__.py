@@ -5,8 +5,10 @@ from __future__ import annotations
 from hepml_coffea.selection.branches import get_branch, get_collection, split_branch
 from hepml_coffea.selection.cutflow import cutflow, cutflow_hist
 from hepml_coffea.selection.objects import (
+    jets_above,
     leptons,
     make_candidates,
+    read_jets,
     select_electrons,
     select_jets,
     select_met,
@@ -20,8 +22,10 @@ __all__ = [
     "event_weights",
     "get_branch",
     "get_collection",
+    "jets_above",
     "leptons",
     "make_candidates",
+    "read_jets",
     "select_electrons",
     "select_jets",
     "select_met",

@@ -86,7 +86,7 @@ def select_muons(events: Any, cfg: Mapping[str, Any], key: str = "muons") -> ak.
     awkward.Array
         Jagged ``PtEtaPhiMCandidate`` (fields pt, eta, phi, mass, charge, flavour=13), pT-ordered.
     """
-    extra = {"charge": ("Muon_charge", None)}
+    extra: dict[str, tuple[str, str | None]] = {"charge": ("Muon_charge", None)}
     if cfg.get("id_branch"):
         extra["id"] = (cfg["id_branch"], f"{key}.id_branch")
     if cfg.get("iso_branch"):
@@ -107,7 +107,7 @@ def select_electrons(events: Any, cfg: Mapping[str, Any], key: str = "electrons"
     ``id_branch`` is e.g. ``"Electron_cutBased"`` (0 fail ... 4 tight); an empty string disables it.
     Returns pT-ordered ``PtEtaPhiMCandidate`` records (flavour=11).
     """
-    extra = {"charge": ("Electron_charge", None)}
+    extra: dict[str, tuple[str, str | None]] = {"charge": ("Electron_charge", None)}
     if cfg.get("id_branch"):
         extra["id"] = (cfg["id_branch"], f"{key}.id_branch")
     el = _read(events, "Electron", extra)
@@ -131,6 +131,55 @@ def leptons(*collections: ak.Array) -> ak.Array:
     order = np.argsort(event, kind="stable")  # per event: the collections' order, then pT below
     cols = {f: np.concatenate([p[f] for p in parts])[order] for f in fields}
     return _candidates(FlatCollection(counts, cols))
+
+
+def read_jets(
+    events: Any,
+    cfg: Mapping[str, Any],
+    btag: Mapping[str, Any],
+    clean_against: ak.Array | None = None,
+    key: str = "jets",
+    extra: Mapping[str, str] | None = None,
+) -> FlatCollection:
+    """Every jet of the ``Jet`` collection, flat, with a ``keep`` column: all but the pT cut.
+
+    ``keep`` is |η| < ``abs_eta_max``, the jet ID (if ``jet_id``) and the ΔR cleaning against
+    ``clean_against``; none of them depends on the jet energy, so the shape variations
+    (:func:`jets_above`) reuse it. Columns: pt, eta, phi, mass, btag, is_b, keep and each
+    ``extra`` field (``{field: branch}``, e.g. ``{"hadronFlavour": "Jet_hadronFlavour"}``).
+    """
+    fields: dict[str, tuple[str, str | None]] = {"btag": (btag["branch"], "btag.branch")}
+    if cfg.get("jet_id", False):
+        fields["id"] = (cfg["id_branch"], f"{key}.id_branch")
+    for f, branch in (extra or {}).items():
+        fields[f] = (branch, None)
+    jets = _read(events, "Jet", fields)
+    keep = np.abs(jets["eta"]) < cfg["abs_eta_max"]
+    if "id" in jets.columns:
+        keep &= (jets.columns.pop("id") & int(cfg["id_mask"])) != 0
+    jets.columns["is_b"] = jets["btag"] >= btag["threshold"]
+    if clean_against is not None:
+        kept = np.flatnonzero(keep)
+        keep[kept[_near(jets, kept, clean_against, cfg["min_dr_lepton"])]] = False
+    jets.columns["keep"] = keep
+    return jets
+
+
+def jets_above(
+    jets: FlatCollection, cfg: Mapping[str, Any], factors: np.ndarray | None = None
+) -> ak.Array:
+    """The selected jets of :func:`read_jets`: ``keep`` and pT > ``pt_min`` after scaling.
+
+    ``factors`` (one per jet of the collection, from a JES/JER variation) multiply pT and mass
+    before the pT cut; None leaves the jets nominal. Returns pT-ordered candidates with fields
+    pt, eta, phi, mass, btag, is_b and the extra fields.
+    """
+    cols = {k: v for k, v in jets.columns.items() if k != "keep"}
+    if factors is not None:
+        cols["pt"] = (cols["pt"] * factors).astype(cols["pt"].dtype)
+        cols["mass"] = (cols["mass"] * factors).astype(cols["mass"].dtype)
+    mask = jets["keep"] & (cols["pt"] > cfg["pt_min"])
+    return _candidates(FlatCollection(jets.counts, cols), mask)
 
 
 def select_jets(
@@ -161,18 +210,7 @@ def select_jets(
         Jagged ``PtEtaPhiMCandidate`` with extra fields ``btag`` (score) and ``is_b`` (bool),
         pT-ordered.
     """
-    extra = {"btag": (btag["branch"], "btag.branch")}
-    if cfg.get("jet_id", False):
-        extra["id"] = (cfg["id_branch"], f"{key}.id_branch")
-    jets = _read(events, "Jet", extra)
-    mask = (jets["pt"] > cfg["pt_min"]) & (np.abs(jets["eta"]) < cfg["abs_eta_max"])
-    if "id" in jets.columns:
-        mask &= (jets.columns.pop("id") & int(cfg["id_mask"])) != 0
-    jets.columns["is_b"] = jets["btag"] >= btag["threshold"]
-    if clean_against is not None:
-        kept = np.flatnonzero(mask)
-        mask[kept[_near(jets, kept, clean_against, cfg["min_dr_lepton"])]] = False
-    return _candidates(jets, mask)
+    return jets_above(read_jets(events, cfg, btag, clean_against, key), cfg)
 
 
 def _near(objs: FlatCollection, index: np.ndarray, others: ak.Array, max_dr: float) -> np.ndarray:

@@ -13,8 +13,16 @@ from hepml_coffea.processing.registry import processor_class
 @pytest.mark.parametrize(
     ("name", "cls", "cuts"),
     [
-        ("ttbar_ljets", "TTbarLJetsProcessor", ("all", "one_lepton", "four_jets", "one_btag")),
-        ("dimuon", "DimuonProcessor", ("all", "two_muons", "opposite_charge", "mass_window")),
+        (
+            "ttbar_ljets",
+            "TTbarLJetsProcessor",
+            ("all", "trigger", "lumi_mask", "one_lepton", "four_jets", "one_btag"),
+        ),
+        (
+            "dimuon",
+            "DimuonProcessor",
+            ("all", "trigger", "lumi_mask", "two_muons", "opposite_charge", "mass_window"),
+        ),
     ],
 )
 def test_processor_resolves(name, cls, cuts):
@@ -34,6 +42,19 @@ def test_ttbar_features_and_training_defaults():
     assert 0 < cfg["training.test_fraction"] < 1
     assert cfg["training.negative_weights"] in {"ignore", "abs", "keep"}
     assert cfg["training.bdt.max_depth"] >= 1 and cfg["training.dnn.epochs"] >= 1
+
+
+def test_ttbar_regions_systematics_processes():
+    cfg = load_analysis("ttbar_ljets")
+    proc = processor_class(cfg)(cfg.to_dict())
+    assert proc.regions == {"4j1b": ("!two_btags",), "4j2b": ("two_btags",)}
+    syst = proc.systematics
+    assert [v.name for v in syst.shape_variations()] == [
+        "nominal", "JESUp", "JESDown", "JERUp", "JERDown"]  # fmt: skip
+    assert len(syst.weight_variations()) >= 12  # >= 6 weight systematics, up and down
+    assert proc.processes["ttbar"].label == r"$t\bar{t}$"
+    assert "ttbar_semilep" in proc.processes["ttbar"].datasets
+    assert cfg["triggers"] == ["HLT_IsoMu24", "HLT_Ele32_WPTight_Gsf"]
 
 
 def test_open_data_overrides():

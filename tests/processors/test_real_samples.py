@@ -19,7 +19,8 @@ from nanoaod_reference import dimuon_reference, load, ttbar_reference, weights
 pytestmark = pytest.mark.realdata
 
 XSEC = {"ttbar_2015": 831.76, "dy": 6077.2}
-OPEN_DATA = ["btag.branch=Jet_btagCSVV2", "btag.threshold=0.5"]
+OPEN_DATA = ["btag.branch=Jet_btagCSVV2", "btag.threshold=0.5", "triggers=[]"]
+TRIGGERS = ("HLT_IsoMu24", "HLT_Ele32_WPTight_Gsf")
 
 
 def run(analysis, path, overrides=(), mode="virtual", **meta):
@@ -29,7 +30,8 @@ def run(analysis, path, overrides=(), mode="virtual", **meta):
     events = NanoEventsFactory.from_root(
         {str(path): "Events"}, schemaclass=NanoAODSchema, metadata=metadata, mode=mode
     ).events()
-    return proc, cfg, proc.process(events)["ds"]
+    out = proc.process(events)
+    return proc, cfg, {**out["ds"], "hists": out["hists"]}
 
 
 def mc_meta(path, key):
@@ -44,14 +46,19 @@ def check_cutflow(out, cut_names, ref):
     np.testing.assert_allclose(
         [c["weighted"] for c in out["cutflow"].values()], ref["weighted"], rtol=1e-9
     )
-    h = out["hists"]["cutflow"]
+    h = out["hists"]["cutflow"][{"dataset": "ds"}]
     np.testing.assert_allclose(h.values(), ref["weighted"], rtol=1e-9)
+
+
+def region_view(out, name, region, process="ds", variation="nominal"):
+    return out["hists"][name][{"region": region, "process": process, "variation": variation}]
 
 
 @pytest.mark.parametrize(
     ("key", "overrides", "branch", "thr"),
     [("ttbar_2015", OPEN_DATA, "Jet_btagCSVV2", 0.5), ("dy", [], "Jet_btagDeepFlavB", 0.2783)],
 )
+@pytest.mark.filterwarnings("ignore:Dataset 'ds'")
 @pytest.mark.parametrize("mode", ["virtual", "eager"])
 def test_ttbar_ljets_cutflow_matches_reference(real_sample, key, overrides, branch, thr, mode):
     path = real_sample(key)
@@ -59,7 +66,8 @@ def test_ttbar_ljets_cutflow_matches_reference(real_sample, key, overrides, bran
     proc, cfg, out = run("ttbar_ljets", path, overrides, mode=mode, **meta)
     assert cfg["btag.threshold"] == thr
     w = weights(load(path, ["genWeight"]), None, False, meta["xsec"], cfg["lumi"], meta["sumw"])
-    passed, ref, extra = ttbar_reference(path, branch, thr, w)
+    trig = () if key == "ttbar_2015" else TRIGGERS
+    passed, ref, extra = ttbar_reference(path, branch, thr, w, triggers=trig)
     assert out["n_events"] == len(passed)
     check_cutflow(out, proc.cut_names, ref)
     # the table: one row per event passing all cuts, ids and weights of exactly those events
@@ -73,17 +81,24 @@ def test_ttbar_ljets_cutflow_matches_reference(real_sample, key, overrides, bran
     np.testing.assert_allclose(t["lep_pt"], extra[:, 0], rtol=1e-6)
     np.testing.assert_array_equal(t["n_jets"], extra[:, 1])
     np.testing.assert_allclose(t["ht"], extra[:, 2], rtol=1e-5)
+    # regions: 4j1b (exactly one b-tag) and 4j2b (>= 2), their weighted yields in the ht hists
+    for region, in_region in (("4j1b", extra[:, 3] == 1), ("4j2b", extra[:, 3] >= 2)):
+        h = region_view(out, "ht", region)
+        assert h.sum(flow=True).value == pytest.approx(w[sel][in_region].sum(), rel=1e-9, abs=1e-9)
 
 
+@pytest.mark.filterwarnings("ignore:Dataset 'ds'")
 def test_ttbar_2015_selects_some_events(real_sample):
     # guards against a reference and a processor that agree on "nothing passes"
     path = real_sample("ttbar_2015")
     _, _, out = run("ttbar_ljets", path, OPEN_DATA, **mc_meta(path, "ttbar_2015"))
     counts = [c["events"] for c in out["cutflow"].values()]
-    assert counts[0] == 200 and counts[1] > counts[2] >= counts[3] >= 1
+    assert counts[0] == counts[1] == counts[2] == 200  # no trigger configured, MC: no lumi mask
+    assert counts[2] > counts[3] > counts[4] >= counts[5] >= 1
 
 
 @pytest.mark.parametrize("key", ["dimuon_data", "dy"])
+@pytest.mark.filterwarnings("ignore:Dataset 'ds'")
 def test_dimuon_cutflow_and_mass_match_reference(real_sample, key):
     path = real_sample(key)
     if key == "dimuon_data":
@@ -102,7 +117,8 @@ def test_dimuon_cutflow_and_mass_match_reference(real_sample, key):
     edges = np.linspace(60, 120, 61)
     vals, _ = np.histogram(masses[sel], bins=edges, weights=w[sel])
     var, _ = np.histogram(masses[sel], bins=edges, weights=w[sel] ** 2)
-    h = out["hists"]["mass"]
+    assert out["hists"]["mass"].axes["region"][0] == "selected"
+    h = region_view(out, "mass", "selected", "data" if key == "dimuon_data" else "ds")
     np.testing.assert_array_equal(h.axes[0].edges, edges)
     np.testing.assert_allclose(h.values(), vals, rtol=1e-6)
     np.testing.assert_allclose(h.variances(), var, rtol=1e-6)
@@ -116,9 +132,17 @@ def test_ttbar_ljets_loose_cuts_match_reference(real_sample):
     """Looser cuts (set with --set) select more events; the reference follows the same values."""
     path = real_sample("ttbar_2015")
     proc, _cfg, out = run("ttbar_ljets", path, OPEN_DATA + LOOSE, is_data=True, label=-1)
-    _passed, ref, _ = ttbar_reference(path, "Jet_btagCSVV2", 0.5, np.ones(200), 10.0, 10.0, 1, 15.0)
+    _passed, ref, extra = ttbar_reference(
+        path, "Jet_btagCSVV2", 0.5, np.ones(200), 10.0, 10.0, 1, 15.0
+    )
     check_cutflow(out, proc.cut_names, ref)
     assert ref["events"][-1] > 1  # more than with the default cuts
+    # data: process "data", the nominal variation only, no JES/JER passes
+    h = out["hists"]["n_jets"]
+    assert list(h.axes["process"]) == ["data"] and list(h.axes["variation"]) == ["nominal"]
+    assert (
+        region_view(out, "n_jets", "4j2b", "data").sum(flow=True).value == (extra[:, 3] >= 2).sum()
+    )
     assert (out["table"]["label"][0] == -1).all() and (out["table"]["weight"][0] == 1).all()
 
 
@@ -127,6 +151,6 @@ def test_dimuon_loose_cuts_match_reference(real_sample):
     proc, _, out = run("dimuon", path, ["muons.pt_min=3.0", "muons.iso_max=2.0"], is_data=True)
     passed, ref, masses = dimuon_reference(path, np.ones(40), 3.0, 2.0)
     check_cutflow(out, proc.cut_names, ref)
-    assert ref["events"][1] > ref["events"][3]  # the mass window removes events here
+    assert ref["events"][0] > ref["events"][1]  # the trigger removes events here
     vals, _ = np.histogram(masses[passed[:, -1]], bins=np.linspace(60, 120, 61))
-    np.testing.assert_allclose(out["hists"]["mass"].values(), vals)
+    np.testing.assert_allclose(region_view(out, "mass", "selected", "data").values(), vals)
