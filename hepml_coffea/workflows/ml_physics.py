@@ -1,0 +1,392 @@
+"""The ``ml-physics`` step: train and measure the per-object models on simulated samples.
+
+From the simulated datasets of a fileset, the events passing the analysis selection (the
+configured processor's ``select_objects`` / ``select_events``) give three tables:
+
+* **permutations** (one row per assignment of the 4 leading jets of an event, labelled by the
+  GenPart → GenJet → ``Jet_genJetIdx`` truth of :mod:`hepml_coffea.features.truth`);
+* **jets** (one row per selected jet, with ``run``, ``luminosityBlock``, ``event``, ``index``,
+  the ``[object_features.jet_tag]`` inputs, ``hadronFlavour`` and the configured b-tag score);
+* **b jets** with the regression target ``pT(GenJet) / pT`` and the ``[regression]`` inputs.
+
+Events with an even event number train, odd ones test. Three models are trained and saved
+under ``out/``: ``assignment`` (:class:`~hepml_coffea.estimators.BDTClassifier` on the
+permutations), ``jet_tag`` (b vs light jets) and ``regression``
+(:class:`~hepml_coffea.estimators.BDTRegressor`), and ``out/ml_physics.json`` reports the
+measured figures on the test events: the fraction of events with the correct assignment (BDT vs
+χ²), the jet tagger's AUC vs the single b-tag branch, and the response/resolution per pT bin and
+the hadronic-top mass width before/after regression. Attach the models in ``run`` / ``apply``
+with the processor ``processors/ttbar_ml.py:TTbarMLProcessor`` and ``--set assignment.model=...``
+(see ``docs/ml_physics.md``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+
+from hepml_coffea.errors import ConfigError, InputFileError
+from hepml_coffea.features.object_features import ObjectFeatureSpec, object_matrix, object_table
+from hepml_coffea.features.permutations import (
+    PERMUTATION_FEATURES,
+    best_permutation,
+    chi2,
+    event_permutations,
+    permutation_labels,
+    permutation_matrix,
+)
+from hepml_coffea.features.regression_targets import regression_target
+from hepml_coffea.features.truth import jet_roles, match_partons, ttbar_partons
+from hepml_coffea.selection.branches import get_branch
+
+PT_EDGES = (20.0, 30.0, 50.0, 80.0, 120.0, 200.0, 400.0)
+
+
+def _events(path: str, tree: str, meta: dict[str, Any], max_events: int | None) -> Any:
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+    return NanoEventsFactory.from_root(
+        {path: tree},
+        schemaclass=NanoAODSchema,
+        metadata={**meta, "filename": path},
+        entry_stop=max_events,
+    ).events()
+
+
+def _gen_eta_phi(events: Any, partons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """η and φ (n_events, k) of the local GenPart indices ``partons`` (0 where -1)."""
+    eta = get_branch(events, "GenPart_eta")
+    counts = ak.to_numpy(ak.num(eta, axis=1)).astype(np.int64)
+    start = np.concatenate([[0], np.cumsum(counts)])[:-1]
+    flat = np.where(partons >= 0, start[:, None] + partons, -1)
+    out = []
+    for branch in ("GenPart_eta", "GenPart_phi"):
+        values = ak.to_numpy(ak.flatten(get_branch(events, branch), axis=1)).astype(np.float64)
+        col = np.zeros(partons.shape)
+        col[flat >= 0] = values[flat[flat >= 0]]
+        out.append(col)
+    return out[0], out[1]
+
+
+def selected(proc: Any, events: Any, objects: Any) -> np.ndarray:
+    """The events passing every cut of ``proc`` (the trigger included), as the processor selects."""
+    from hepml_coffea.selection.events import trigger_mask, trigger_paths
+
+    sel = proc.select_events(events, objects)
+    mask = np.asarray(sel.all(*[c for c in proc.cut_names if c in sel.names]), dtype=bool)
+    if "trigger" in proc.cut_names and "trigger" not in sel.names:
+        mask &= trigger_mask(events, trigger_paths(proc.config, dict(events.metadata or {})))
+    return mask
+
+
+def chunk_tables(
+    proc: Any, events: Any, tag_spec: ObjectFeatureSpec | None, reg_spec: ObjectFeatureSpec | None
+) -> dict[str, dict[str, np.ndarray]]:
+    """The permutation and jet rows of one chunk of simulated events (nominal jets).
+
+    Parameters
+    ----------
+    proc : AnalysisProcessor
+        Gives the selection (``select_objects`` with a ``jet_inputs`` collection,
+        ``vary_objects``, ``select_events``, ``feature_objects``).
+    events : NanoEventsArray
+    tag_spec, reg_spec : ObjectFeatureSpec or None
+        Inputs of the jet tagger and of the regression.
+
+    Returns
+    -------
+    dict
+        ``{"perm": {...}, "jets": {...}}``: column name → flat array; permutation rows carry
+        ``event_row`` (row of the chunk), ``event``, ``label``, ``chi2`` and the
+        :data:`PERMUTATION_FEATURES`; jet rows the ID columns, ``index``, the spec inputs,
+        ``pt, eta, phi, mass``, ``btag``, ``is_b``, ``hadronFlavour``, ``target`` and ``role``.
+    """
+    from hepml_coffea.processing.object_ml import ObjectML
+    from hepml_coffea.systematics.config import NOMINAL
+
+    objects = proc.select_objects(events)
+    objects["jet_inputs"] = ObjectML({}).add_inputs(
+        events, objects["jet_inputs"], ["Jet_genJetIdx", "Jet_hadronFlavour"]
+    )
+    vobj = proc.vary_objects(events, objects, NOMINAL, None)
+    mask = selected(proc, events, vobj)
+    ev = events[mask]
+    jets = vobj["jets"][mask]
+    counts = ak.to_numpy(ak.num(jets, axis=1))
+    out: dict[str, dict[str, np.ndarray]] = {}
+
+    # -- jets -------------------------------------------------------------------------------
+    jt: dict[str, np.ndarray] = {}
+    for spec in (tag_spec, reg_spec):
+        if spec is not None:
+            jt.update(object_table(ev, spec, jets.index))
+    if not jt:
+        jt = object_table(ev, ObjectFeatureSpec("Jet", ("pt",)), jets.index)
+    for k in ("pt", "eta", "phi", "mass", "btag"):
+        jt[k] = ak.to_numpy(ak.flatten(jets[k], axis=1)).astype(np.float64)
+    jt["is_b"] = ak.to_numpy(ak.flatten(jets.is_b, axis=1))
+    jt["hadronFlavour"] = ak.to_numpy(ak.flatten(jets.Jet_hadronFlavour, axis=1))
+    gidx = jets.Jet_genJetIdx
+    jt["target"] = regression_target(jets.pt, gidx, get_branch(ev, "GenJet_pt"))
+    jt["event_row"] = np.repeat(np.arange(len(ev)), counts)
+
+    # -- truth roles and permutations ------------------------------------------------------------
+    pdg = get_branch(ev, "GenPart_pdgId")
+    partons = ttbar_partons(
+        ak.to_numpy(ak.flatten(pdg, axis=1)),
+        ak.to_numpy(ak.flatten(get_branch(ev, "GenPart_genPartIdxMother"), axis=1)),
+        ak.to_numpy(ak.num(pdg, axis=1)),
+    )
+    p_eta, p_phi = _gen_eta_phi(ev, partons)
+    g_eta = get_branch(ev, "GenJet_eta")
+    genjets = match_partons(
+        partons,
+        p_eta,
+        p_phi,
+        ak.to_numpy(ak.flatten(g_eta, axis=1)),
+        ak.to_numpy(ak.flatten(get_branch(ev, "GenJet_phi"), axis=1)),
+        ak.to_numpy(ak.num(g_eta, axis=1)),
+    )
+    roles = jet_roles(ak.to_numpy(ak.flatten(gidx, axis=1)), counts, genjets)
+    jt["role"] = roles.astype(np.int64)
+    out["jets"] = jt
+
+    fobj = proc.feature_objects(vobj)[mask]
+    perms, feats = event_permutations(fobj)
+    pt: dict[str, np.ndarray] = {n: feats[n] for n in PERMUTATION_FEATURES}
+    pt["label"] = permutation_labels(perms, roles).astype(np.int64)
+    pt["event_row"] = perms.event
+    pt["event"] = ak.to_numpy(get_branch(ev, "event")).astype(np.uint64)[perms.event]
+    pt["chi2"] = chi2(feats)
+    out["perm"] = pt
+    return out
+
+
+def _concat(
+    parts: list[dict[str, np.ndarray]], offset_key: str = "event_row"
+) -> dict[str, np.ndarray]:
+    if not parts:
+        return {}
+    out: dict[str, list[np.ndarray]] = {k: [] for k in parts[0]}
+    base = 0
+    for p in parts:
+        n = int(p[offset_key].max()) + 1 if len(p[offset_key]) else 0
+        for k, v in p.items():
+            out[k].append(v + base if k == offset_key else v)
+        base += max(n, 0)
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def assignment_accuracy(
+    score: np.ndarray, label: np.ndarray, event_row: np.ndarray, higher: bool = True
+) -> dict[str, float]:
+    """Fraction of events whose best permutation is the true one.
+
+    Parameters
+    ----------
+    score : numpy.ndarray, shape (n_permutations,)
+    label : numpy.ndarray of 0/1, shape (n_permutations,)
+    event_row : numpy.ndarray of int, shape (n_permutations,)
+        The event of each permutation, rows of an event contiguous.
+    higher : bool
+        Whether a higher score is better (False for χ²).
+
+    Returns
+    -------
+    dict
+        ``matchable`` (correct among events where the true assignment is one of the
+        permutations), ``all`` (among all events with permutations), ``n_events``,
+        ``n_matchable``.
+    """
+    from hepml_coffea.features.permutations import Permutations
+
+    starts = np.flatnonzero(np.r_[True, event_row[1:] != event_row[:-1]])
+    counts = np.diff(np.r_[starts, len(event_row)]).astype(np.int64)
+    perms = Permutations(np.zeros((len(score), 4), np.int64), event_row, counts, 4)
+    best = best_permutation(score, perms, higher=higher)
+    correct = label[best] == 1
+    matchable = np.add.reduceat(label, starts) > 0 if len(starts) else np.zeros(0, bool)
+    return {
+        "matchable": float(correct[matchable].mean()) if matchable.any() else float("nan"),
+        "all": float(correct.mean()) if len(correct) else float("nan"),
+        "n_events": len(correct),
+        "n_matchable": int(matchable.sum()),
+    }
+
+
+def half_width(values: np.ndarray, lo: float, hi: float) -> float:
+    """Half the 16–84 % width of the ``values`` inside [lo, hi] (GeV)."""
+    v = values[(values >= lo) & (values <= hi)]
+    if not len(v):
+        return float("nan")
+    q16, q84 = np.quantile(v, [0.16, 0.84])
+    return float(0.5 * (q84 - q16))
+
+
+def collect(
+    config: Any, fileset: Any, max_events: int | None = None
+) -> dict[str, dict[str, np.ndarray]]:
+    """Tables of :func:`chunk_tables` over every simulated dataset of ``fileset``."""
+    from hepml_coffea.datasets import load_fileset
+    from hepml_coffea.processing.registry import processor_class
+
+    proc = processor_class(config)(config.to_dict())
+    cfg = config.to_dict()
+    tag = (cfg.get("object_features") or {}).get("jet_tag") or {}
+    reg = cfg.get("regression") or {}
+    tag_spec = ObjectFeatureSpec.from_dict(tag) if tag.get("fields") else None
+    reg_spec = ObjectFeatureSpec.from_dict(reg) if reg.get("fields") else None
+    parts: dict[str, list[dict[str, np.ndarray]]] = {"perm": [], "jets": []}
+    for name, entry in load_fileset(fileset).items():
+        meta = dict(entry.get("metadata") or {})
+        if meta.get("is_data") or meta.get("variation"):
+            continue
+        for path, tree in entry["files"].items():
+            events = _events(str(path), str(tree), {"dataset": name, **meta}, max_events)
+            if "GenPart" not in events.fields or "GenJet" not in events.fields:
+                msg = (
+                    f"Dataset {name!r}, file {path}: no GenPart/GenJet collections; the ml-physics "
+                    "step needs generator truth (regenerate with a generator that writes them)."
+                )
+                raise InputFileError(msg)
+            for k, v in chunk_tables(proc, events, tag_spec, reg_spec).items():
+                v["process_ttbar"] = np.full(
+                    len(v["event_row"]), meta.get("process", name) == "ttbar", dtype=bool
+                )
+                parts[k].append(v)
+    return {k: _concat(v) for k, v in parts.items()}
+
+
+def train_ml_physics(
+    analysis: str | os.PathLike,
+    fileset: str | os.PathLike | dict,
+    out: str | os.PathLike,
+    *,
+    overrides: Sequence[str] = (),
+    max_events: int | None = None,
+    n_estimators: int = 200,
+) -> dict[str, Any]:
+    """Train the assignment, jet-tag and regression BDTs and measure them (module docstring).
+
+    Returns
+    -------
+    dict
+        The report written to ``out/ml_physics.json``.
+    """
+    from hepml_coffea.config import load_analysis
+    from hepml_coffea.estimators import BDTClassifier, BDTRegressor, save
+    from hepml_coffea.evaluation import roc_auc
+    from hepml_coffea.evaluation.regression import response_resolution
+    from hepml_coffea.processing.outputs import write_json
+
+    cfg = load_analysis(analysis, overrides=list(overrides))
+    tables = collect(cfg, fileset, max_events)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {}
+    bdt: dict[str, Any] = {
+        "n_estimators": n_estimators,
+        "max_depth": 5,
+        "learning_rate": 0.1,
+        "early_stopping_rounds": 20,
+        "random_state": 1,
+    }
+
+    # -- jet-parton assignment on ttbar ------------------------------------------------------------
+    p = tables["perm"]
+    if not len(p.get("label", ())):
+        msg = "No event passes the selection with >= 4 jets; nothing to train the assignment on."
+        raise ConfigError(msg)
+    ttbar = p["process_ttbar"]
+    train = ttbar & (p["event"] % 2 == 0)
+    test = ttbar & (p["event"] % 2 == 1)
+    # train on events where the true assignment is one of the permutations
+    has_true = np.zeros(int(p["event_row"].max()) + 1, dtype=bool)
+    has_true[p["event_row"][p["label"] == 1]] = True
+    fit = train & has_true[p["event_row"]]
+    x = permutation_matrix({n: p[n] for n in PERMUTATION_FEATURES})
+    import pandas as pd
+
+    frame = pd.DataFrame(x, columns=list(PERMUTATION_FEATURES))
+    asg = BDTClassifier(**bdt).fit(frame[fit], p["label"][fit])
+    save(asg, out / "assignment", feature_spec={"permutation_features": list(PERMUTATION_FEATURES)})
+    from hepml_coffea.estimators import signal_score
+
+    s = signal_score(asg, frame[test])
+    report["assignment"] = {
+        "bdt": assignment_accuracy(s, p["label"][test], p["event_row"][test]),
+        "chi2": assignment_accuracy(p["chi2"][test], p["label"][test], p["event_row"][test], False),
+        "n_train_permutations": int(fit.sum()),
+    }
+
+    # -- jet tagger: b vs light ----------------------------------------------------------------------
+    j = tables["jets"]
+    tag = (cfg.to_dict().get("object_features") or {}).get("jet_tag") or {}
+    if tag.get("fields"):
+        spec = ObjectFeatureSpec.from_dict(tag)
+        lab = np.where(j["hadronFlavour"] == 5, 1, np.where(j["hadronFlavour"] == 0, 0, -1))
+        odd = j["event"] % 2 == 1
+        xt = pd.DataFrame(object_matrix(j, spec), columns=spec.names)
+        use = lab >= 0
+        tagger = BDTClassifier(**bdt).fit(xt[use & ~odd], lab[use & ~odd])
+        save(tagger, out / "jet_tag", feature_spec={"object_features": spec.to_dict()})
+        te = use & odd
+        report["jet_tag"] = {
+            "auc_bdt": roc_auc(lab[te], signal_score(tagger, xt[te])),
+            "auc_btag_branch": roc_auc(lab[te], j["btag"][te]),
+            "btag_branch": cfg.to_dict()["btag"]["branch"],
+            "n_test_jets": int(te.sum()),
+        }
+
+    # -- b-jet energy regression --------------------------------------------------------------------
+    reg = cfg.to_dict().get("regression") or {}
+    if reg.get("fields"):
+        spec = ObjectFeatureSpec.from_dict(reg)
+        b = (j["hadronFlavour"] == 5) & np.isfinite(j["target"])
+        odd = j["event"] % 2 == 1
+        xr = pd.DataFrame(object_matrix(j, spec), columns=spec.names)
+        regressor = BDTRegressor(**bdt).fit(xr[b & ~odd], j["target"][b & ~odd])
+        save(regressor, out / "regression", feature_spec={"object_features": spec.to_dict()})
+        te = b & odd
+        factor = np.asarray(regressor.predict(xr), dtype=np.float64)
+        true_pt = j["pt"][te] * j["target"][te]
+        rr = response_resolution(
+            true_pt, {"before": j["pt"][te], "after": j["pt"][te] * factor[te]}, PT_EDGES
+        )
+        # hadronic top mass of the truth-matched jets before/after regression (b jets only)
+        report["regression"] = {**rr.to_dict(), **_top_width(j, factor, odd)}
+    write_json(out / "ml_physics.json", report)
+    return report
+
+
+def _top_width(j: dict[str, np.ndarray], factor: np.ndarray, odd: np.ndarray) -> dict[str, Any]:
+    """m(b_had + q1 + q2) of the truth-matched jets in test ttbar events, before/after."""
+    from hepml_coffea.flat import momentum4d
+
+    sel = odd & j["process_ttbar"] & (j["role"] >= 2)
+    ev = j["event_row"][sel]
+    n_role = np.bincount(ev, minlength=int(j["event_row"].max()) + 1 if len(j["event_row"]) else 0)
+    full = n_role[ev] == 3  # b_had + both W jets selected
+    rows = np.flatnonzero(sel)[full]
+    out: dict[str, Any] = {}
+    for name, f in (("before", np.ones(len(factor))), ("after", factor)):
+        scale = np.where(j["is_b"][rows], f[rows], 1.0)  # as the processor: b-tagged jets
+        p4 = momentum4d(
+            j["pt"][rows] * scale, j["eta"][rows], j["phi"][rows], j["mass"][rows] * scale
+        )
+        px = np.bincount(j["event_row"][rows], ak.to_numpy(p4.px))
+        py = np.bincount(j["event_row"][rows], ak.to_numpy(p4.py))
+        pz = np.bincount(j["event_row"][rows], ak.to_numpy(p4.pz))
+        e = np.bincount(j["event_row"][rows], ak.to_numpy(p4.E))
+        has = np.bincount(j["event_row"][rows]) == 3
+        m = np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0))[has]
+        out[f"m_top_had_true_{name}"] = {
+            "median": float(np.median(m)) if len(m) else None,
+            "half_width_16_84": half_width(m, 50.0, 350.0),
+        }
+    return out
