@@ -211,10 +211,10 @@ def renormalise(
         if not prep.metadata.get(b.dataset, {}).get("is_data", False):
             lost.setdefault(b.dataset, []).append(b)
     for ds, chunks in lost.items():
-        skipped = sum(_skipped_genweight(b, opts) for b in chunks)
         processed = float(sumw.get(ds, 0.0))
         if processed == 0.0:
             continue  # nothing of the dataset was processed: nothing to scale
+        skipped = sum(_skipped_genweight(b, opts) for b in chunks)
         factor = (processed + skipped) / processed
         before = prep.metadata[ds].get("sumw")
         norm.factors[ds] = factor

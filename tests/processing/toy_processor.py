@@ -12,6 +12,7 @@ import numpy as np
 from coffea.processor import ProcessorABC
 
 from hepml_coffea.errors import MissingBranchError
+from hepml_coffea.processing.validation import check_physical
 
 
 class ToyProcessor(ProcessorABC):
@@ -49,6 +50,7 @@ class ToyProcessor(ProcessorABC):
                 raise KeyError("sumw")
             lumi = float(self.config.get("lumi", 1000.0))
             weight = np.asarray(events.genWeight, dtype=np.float64) * md["xsec"] * lumi / md["sumw"]
+        check_physical(events, ("Muon",), (field, "eta"))  # corrupt inputs: a bad chunk
         pt = events.Muon[field]
         masks = {
             "all": np.ones(len(events), dtype=bool),
