@@ -181,7 +181,7 @@ def write_friend_trees(out: str | os.PathLike) -> list[Path]:
     import uproot
 
     from hepml_coffea.processing.base import file_id
-    from hepml_coffea.processing.outputs import atomic_path
+    from hepml_coffea.workflows.outputs import atomic_path
 
     out = Path(out)
     info = json.loads((out / "run.json").read_text())

@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from hepml_coffea.errors import ConfigError
+from hepml_coffea.processing.ids import ID_COLUMNS
 
-ID_COLUMNS = ("run", "luminosityBlock", "event")
 META_COLUMNS = ("weight", "label", *ID_COLUMNS)
 TABLE_FORMATS = {
     ".parquet": "parquet",
@@ -169,6 +169,36 @@ def read_tables(
     if not include_data:
         table = table[~_is_data_label(table["label"])].reset_index(drop=True)
     return table
+
+
+def read_columns(path: str | os.PathLike, columns: list[str]) -> pd.DataFrame:
+    """The ``columns`` (and ``weight``, ``dataset`` and the event identity) of every simulated
+    table in ``path``: for regression, whose tables need no ``label`` (e.g. one row per jet).
+
+    Collision-data tables (``run.json``'s ``is_data``, or ``label == -1`` rows) are left out.
+    """
+    folder = features_folder(path)
+    datasets = run_info(folder).get("datasets", {})
+    frames = []
+    for file in _table_files(folder):
+        meta = datasets.get(file.stem, {})
+        if meta.get("is_data") or meta.get("variation") not in (None, "nominal"):
+            continue
+        df = read_table(file)
+        missing = [c for c in (*columns, *ID_COLUMNS) if c not in df.columns]
+        if missing:
+            msg = f"Table {file} lacks columns {missing}; its columns are {list(df.columns)}."
+            raise ConfigError(msg)
+        if "label" in df.columns:
+            df = df[~_is_data_label(df["label"])]
+        keep = [*columns, *ID_COLUMNS, *(["weight"] if "weight" in df.columns else [])]
+        df = df[keep]
+        _check_finite(df, [c for c in keep if c not in ID_COLUMNS], file)
+        frames.append(df.assign(dataset=file.stem))
+    if not frames:
+        msg = f"The tables in {folder} hold no simulated (MC) rows."
+        raise ConfigError(msg)
+    return pd.concat(frames, ignore_index=True)
 
 
 def _is_data_label(label: pd.Series) -> np.ndarray:

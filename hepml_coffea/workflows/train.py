@@ -33,14 +33,16 @@ from typing import Any
 
 import numpy as np
 
-from hepml_coffea.errors import ConfigError, HepmlError, OutputError
+from hepml_coffea.errors import ConfigError, OutputError
 
 __all__ = [
     "MIN_EVENTS_PER_CLASS",
     "MODEL_KINDS",
     "TRAINING_INFO",
+    "check_model_out",
     "make_estimator",
     "read_training_info",
+    "save_with_info",
     "train_model",
 ]
 
@@ -114,7 +116,8 @@ def read_training_info(model_dir: str | os.PathLike) -> dict[str, Any] | None:
     return json.loads((Path(folder) / TRAINING_INFO).read_text())
 
 
-def _check_out(out: Path) -> None:
+def check_model_out(out: Path) -> None:
+    """Refuse an ``--out`` that is a file, before anything is trained."""
     if out.exists() and not out.is_dir():
         msg = f"--out {out} is a file; give a folder for the model (it is created if missing)."
         raise OutputError(msg)
@@ -174,6 +177,8 @@ def train_model(
     overrides: Sequence[str] = (),
     progress: bool = True,
     multiclass: bool = False,
+    target: str | None = None,
+    columns: Sequence[str] | None = None,
 ) -> str:
     """Train one model on ``run``'s tables and save it (model card + ``training.json``) to ``out``.
 
@@ -193,6 +198,9 @@ def train_model(
         Show training progress (Keras epochs).
     multiclass : bool
         Train one softmax output per class of the ``[classes]`` table.
+    target, columns : str, sequence of str, optional
+        Train a regressor of the column ``target`` instead (inputs: ``columns``, default the
+        feature list); see :func:`hepml_coffea.workflows.train_regression.train_regressor`.
 
     Returns
     -------
@@ -212,8 +220,21 @@ def train_model(
         run_info,
     )
 
+    if target is not None:
+        from hepml_coffea.workflows.train_regression import train_regressor
+
+        if multiclass:
+            msg = "--target (regression) and --multiclass exclude each other; give one."
+            raise ConfigError(msg)
+        return train_regressor(
+            analysis, features, model, out, target, columns=columns, overrides=overrides,
+            progress=progress,
+        )  # fmt: skip
+    if columns is not None:
+        msg = "--columns selects the inputs of a regression; give --target COLUMN with it."
+        raise ConfigError(msg)
     out = Path(out)
-    _check_out(out)
+    check_model_out(out)
     cfg = load_analysis(analysis, overrides=list(overrides))
     training = cfg.get("training")
     spec = FeatureSpec.from_config(cfg.get("features"))
@@ -304,7 +325,7 @@ def train_model(
         info["classes"] = class_names
         info["signal_class"] = class_names[0]
         info["class_members"] = {c: classes[c] for c in class_names}
-    _save(est, out, spec.to_dict(), info)
+    save_with_info(est, out, spec.to_dict(), info)
     what = f"{len(class_names)}-class " if multiclass else ""
     return (
         f"{what}{model}: trained on {info['n_train']:,} events in {fit_time:.1f} s; test AUC "
@@ -313,19 +334,15 @@ def train_model(
     )
 
 
-def _save(est: Any, out: Path, feature_spec: dict[str, Any], info: dict[str, Any]) -> None:
+def save_with_info(
+    est: Any, out: Path, feature_spec: dict[str, Any] | None, info: dict[str, Any]
+) -> None:
     """Save the model with ``training.json`` covered by the card's hashes; a write error (disk
-    full, permissions) becomes one line naming the file."""
-    from hepml_coffea.processing.outputs import write_json
+    full, permissions) becomes one :class:`~hepml_coffea.errors.OutputError` line naming the file."""
+    from hepml_coffea.workflows.outputs import output_errors, write_json
 
-    try:
+    with output_errors(out):
         out.mkdir(parents=True, exist_ok=True)
         # written before the card, so that save() hashes it with the model files
         write_json(out / TRAINING_INFO, info)
         est.save(out, feature_spec=feature_spec)
-    except HepmlError:
-        raise
-    except OSError as exc:
-        name = exc.filename or out
-        msg = f"Could not write the model to {out}: {exc.strerror or exc} ({name})."
-        raise OutputError(msg) from exc

@@ -217,13 +217,16 @@ def test_out_file_refused_before_training(run_dir, tmp_path, monkeypatch, capsys
 def test_disk_full_is_one_line_naming_the_file(run_dir, tmp_path, monkeypatch, capsys):
     import errno
 
-    import hepml_coffea.processing.outputs as outputs
     from hepml_coffea.cli import main
 
-    def full(path, obj):
-        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+    real_write = Path.write_text
 
-    monkeypatch.setattr(outputs, "write_json", full)
+    def full(self, *args, **kwargs):
+        if "training.json" in self.name:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full)
     out = tmp_path / "m"
     rc = main(
         ["--quiet", "train", ANALYSIS, "--features", str(run_dir), "--out", str(out),
@@ -231,8 +234,9 @@ def test_disk_full_is_one_line_naming_the_file(run_dir, tmp_path, monkeypatch, c
     )  # fmt: skip
     err = capsys.readouterr().err
     assert rc == 2, err
-    assert err.count("\n") == 1 and "No space left on device" in err
+    assert err.count("\n") == 1 and "no space left on the device" in err, err
     assert str(out / "training.json") in err
+    assert not (out / "model_card.json").exists()
 
 
 @pytest.mark.parametrize("fmt", ["csv", "hdf5-pandas", "hdf5-h5py", "root"])
@@ -288,7 +292,7 @@ def test_multiclass_training_classes_and_scores(run_dir, multiclass_dir, pairwis
     assert est.classes_.tolist() == [0, 1, 2]
     # classes by hand: each MC dataset's process (run.json) → its class in config.toml
     datasets = json.loads((run_dir / "run.json").read_text())["datasets"]
-    of_process = {"ttbar": 0, "ttbar_semilep": 0, "wjets": 1, "single_top": 2, "dy": 2}  # TMPFIX
+    of_process = {"ttbar": 0, "wjets": 1, "single_top": 2, "dy": 2}
     frames = [
         pd.read_parquet(run_dir / "features" / f"{ds}.parquet").assign(
             cls=of_process[meta["process"]]
@@ -346,3 +350,46 @@ def test_multiclass_needs_every_dataset_in_a_class(run_dir, tmp_path):
         from hepml_coffea.workflows.tables import class_definitions
 
         class_definitions({"a": ["x"], "b": ["y"]})
+
+
+def test_regression_target_trains_a_regressor(run_dir, tmp_path, capsys):
+    """train --target: a BDTRegressor of a continuous column; RMSE and response vs numpy."""
+    from hepml_coffea.cli import main
+    from hepml_coffea.estimators import BDTRegressor, load
+    from hepml_coffea.workflows.tables import is_test_row
+
+    # a per-object-like table written by hand: the target is a known function of two columns
+    rng = np.random.default_rng(3)
+    n = 3000
+    pt = rng.uniform(30, 300, n)
+    eta = rng.uniform(-2.4, 2.4, n)
+    ratio = 1.1 - 0.1 * np.exp(-pt / 100) + 0.02 * np.abs(eta) + rng.normal(0, 0.01, n)
+    df = pd.DataFrame(
+        {"Jet_pt": pt, "Jet_eta": eta, "pt_ratio": ratio, "run": 1,
+         "luminosityBlock": np.arange(n) // 100, "event": np.arange(n), "index": 0}
+    )  # fmt: skip
+    folder = tmp_path / "jets"
+    folder.mkdir()
+    df.to_csv(folder / "ttbar.csv", index=False)
+    out = tmp_path / "reg"
+    rc = main(
+        ["--quiet", "train", ANALYSIS, "--features", str(folder), "--model", "bdt", "--target",
+         "pt_ratio", "--columns", "Jet_pt,Jet_eta", "--out", str(out)]
+    )  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    est = load(out)
+    assert isinstance(est, BDTRegressor)
+    info = json.loads((out / "training.json").read_text())
+    assert info["target"] == "pt_ratio" and info["features"] == ["Jet_pt", "Jet_eta"]
+    test = is_test_row(df, info["split"]["test_fraction"], info["split"]["seed"])
+    pred = est.predict(df.loc[test, ["Jet_pt", "Jet_eta"]])
+    rmse = float(np.sqrt(np.mean((pred - ratio[test]) ** 2)))
+    assert info["test"]["rmse"] == pytest.approx(rmse, rel=1e-6)
+    assert info["test"]["rmse"] < 0.5 * info["test_before"]["rmse"]
+    assert info["test"]["response"] == pytest.approx(np.median(pred / ratio[test]), abs=2e-3)
+    assert info["test_before"]["response"] == pytest.approx(np.median(1 / ratio[test]), abs=2e-3)
+    with pytest.raises(ConfigError, match="--target trains a regressor"):
+        from hepml_coffea.workflows import train_model
+
+        train_model(ANALYSIS, folder, "kfold-bdt", tmp_path / "r2", target="pt_ratio",
+                    columns=["Jet_pt"])  # fmt: skip
