@@ -104,6 +104,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         overrides=args.set,
         progress=not args.quiet,
         multiclass=args.multiclass,
+        target=args.target,
+        columns=args.columns.split(",") if args.columns else None,
     )
     print(summary)
     return 0
@@ -349,6 +351,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--multiclass",
         action="store_true",
         help="train one softmax output per class of the analysis' [classes] table (bdt/dnn)",
+    )
+    p.add_argument(
+        "--target",
+        metavar="COLUMN",
+        help="train a regressor (bdt/dnn) of this table column instead of a classifier",
+    )
+    p.add_argument(
+        "--columns",
+        metavar="A,B,...",
+        help="with --target: the input columns (default: the analysis' feature list)",
     )
     _add_set_option(p)
     p.set_defaults(func=_cmd_train)
