@@ -9,7 +9,7 @@ import pytest
 import uproot
 
 from hepml_coffea.cli import main
-from hepml_coffea.datasets import load_fileset, sum_genweights
+from hepml_coffea.filesets import load_fileset, sum_genweights
 from hepml_coffea.errors import FilesetError, MissingBranchError
 
 META = {"is_data": False, "xsec": 1.0, "process": "dy", "label": 0}
@@ -67,26 +67,64 @@ def good(generated_fileset):
     return {"dy": {"files": {str(base / f): "Events"}, "metadata": raw["dy"]["metadata"]}}
 
 
+def _set(key, value):
+    return lambda d: d["dy"]["metadata"].__setitem__(key, value)
+
+
 @pytest.mark.parametrize(
     ("mutate", "match"),
     [
-        (lambda d: d["dy"].__setitem__("file", d["dy"].pop("files")), r"dataset 'dy': unknown key\(s\) \['file'\]"),
-        (lambda d: d["dy"].__setitem__("extra", 1), r"dataset 'dy': unknown key\(s\) \['extra'\]"),
-        (lambda d: d["dy"].pop("metadata"), r"dataset 'dy': missing key\(s\) \['metadata'\]"),
-        (lambda d: d["dy"]["metadata"].pop("xsec"), r"dataset 'dy': metadata lacks key\(s\) \['xsec'\]"),
-        (lambda d: d["dy"]["metadata"].__setitem__("is_data", "no"), r"dataset 'dy': metadata key 'is_data'"),
-        (lambda d: d["dy"]["metadata"].__setitem__("label", 3), r"dataset 'dy': metadata 'label'"),
-        (lambda d: d["dy"].__setitem__("files", {"/nonexistent/x.root": "Events"}), r"dataset 'dy': file /nonexistent/x.root does not exist"),
-        (lambda d: d["dy"].__setitem__("files", {k: "Evts" for k in d["dy"]["files"]}), r"dataset 'dy': file .*dy_0.root has no tree 'Evts'"),
-        (lambda d: d["dy"].__setitem__("files", {}), r"dataset 'dy': 'files' is empty"),
+        (lambda d: d["dy"].__setitem__("file", d["dy"].pop("files")), r"dataset 'dy' in .*fs.json: unknown key 'file'; did you mean 'files'\?"),
+        (lambda d: d["dy"].__setitem__("extra", 1), r"dataset 'dy' in .*: unknown key 'extra'; a dataset has 'files'"),
+        (lambda d: d["dy"]["metadata"].pop("xsec"), r"dataset 'dy' in .*: simulation needs metadata 'xsec'"),
+        (lambda d: d["dy"]["metadata"].__setitem__("lumii", 59830.0), r"metadata key 'lumii' is not known; did you mean 'lumi'"),
+        (lambda d: d["dy"]["metadata"].__setitem__("xsecs", 1.0), r"metadata key 'xsecs' is not known; did you mean 'xsec'"),
+        (lambda d: d["dy"]["metadata"].__setitem__("isdata", True), r"did you mean 'is_data'"),
+        (_set("is_data", "no"), r"dataset 'dy' in .*: metadata 'is_data' must be true or false"),
+        (_set("label", 2.5), r"dataset 'dy' in .*: metadata 'label' must be an integer"),
+        (_set("lumi", "abc"), r"metadata 'lumi' must be a finite number > 0 .*got 'abc'"),
+        (_set("lumi", 0), r"metadata 'lumi' must be a finite number > 0"),
+        (_set("lumi", -5.0), r"metadata 'lumi' must be a finite number > 0"),
+        (_set("lumi", float("inf")), r"metadata 'lumi' must be a finite number > 0"),
+        (_set("xsec", float("nan")), r"metadata 'xsec' must be a finite number > 0 .*got nan"),
+        (_set("xsec", -1.0), r"metadata 'xsec' must be a finite number > 0"),
+        (_set("xsec", True), r"metadata 'xsec' must be a finite number > 0"),
+        (lambda d: d.__setitem__("dy2", {"files": list(d["dy"]["files"]), "metadata": {"lumi": 1.0, "xsec": 1.0}}) or _set("lumi", 2.0)(d), r"datasets in .*fs.json disagree on metadata 'lumi' \(dy: 2, dy2: 1\)"),
+        (lambda d: d["dy"].__setitem__("files", {}), r"dataset 'dy' in .*: 'files' is empty"),
+        (lambda d: d["dy"].__setitem__("files", 3), r"'files' must be a list of paths"),
     ],
 )  # fmt: skip
 def test_load_fileset_errors_are_one_line(tmp_path, good, mutate, match):
-    assert load_fileset(_write(tmp_path, good))  # the unmutated one is fine
+    assert load_fileset(_write(tmp_path, good), require_xsec=True)  # the unmutated one is fine
     mutate(good)
     with pytest.raises(FilesetError, match=match) as err:
-        load_fileset(_write(tmp_path, good))
+        load_fileset(_write(tmp_path, good), require_xsec=True)
     assert "\n" not in str(err.value)
+
+
+def test_coffea_forms_defaults_and_extra_metadata(tmp_path):
+    """coffea's {dataset: [paths]} and {dataset: {"files": ...}} forms, with defaults filled."""
+    spec = {
+        "DYJets": ["a.root", "root://eospublic.cern.ch//eos/opendata/x.root"],
+        "SingleMuon": {
+            "files": {"b.root": "Events", "https://example.org/c.root": {"object_path": "T"}},
+            "metadata": {"is_data": True, "era": "2016G", "golden": {"runs": [1]}},
+        },
+        "TT": {"files": ["t.root"], "metadata": {"xsec": 831.76, "label": "ttbar", "lumi": 59.8}},
+    }
+    fs = load_fileset(_write(tmp_path, spec))
+    assert fs["DYJets"]["files"] == {
+        str(tmp_path / "a.root"): "Events",
+        "root://eospublic.cern.ch//eos/opendata/x.root": "Events",  # URLs unchanged
+    }
+    assert fs["DYJets"]["metadata"] == {"is_data": False, "process": "DYJets", "label": 0}
+    assert fs["SingleMuon"]["files"] == {str(tmp_path / "b.root"): "Events", "https://example.org/c.root": "T"}
+    meta = fs["SingleMuon"]["metadata"]
+    assert meta["label"] == -1 and meta["process"] == "SingleMuon"
+    assert meta["era"] == "2016G" and meta["golden"] == {"runs": [1]}  # unknown keys kept
+    assert fs["TT"]["metadata"]["label"] == "ttbar"
+    with pytest.raises(FilesetError, match="'DYJets'.*needs metadata 'xsec'"):
+        load_fileset(_write(tmp_path, spec), require_xsec=True)
 
 
 def test_relative_paths_resolve_against_the_json_folder(tmp_path, generated_fileset):
