@@ -40,9 +40,37 @@ import numpy as np
 from hepml_coffea.errors import ModelError
 from hepml_coffea.features.spec import FeatureSpec
 
-__all__ = ["ModelScorer", "upload_models"]
+__all__ = ["ModelScorer", "is_test_event", "upload_models"]
 
 _MODEL_CACHE: dict[tuple[str, str], Any] = {}
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: a fixed, well-mixed 64-bit hash of uint64 values."""
+    with np.errstate(over="ignore"):
+        x = x.astype(np.uint64, copy=True)
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+    return x
+
+
+def is_test_event(
+    run: np.ndarray, lumi: np.ndarray, event: np.ndarray, *, test_fraction: float, seed: int = 0
+) -> np.ndarray:
+    """The train/test split of ``train``: ``hash(seed, run, lumi, event) / 2**64 < test_fraction``.
+
+    A pure function of each event's identity, so ``train``, ``evaluate`` and the processors of
+    ``apply`` agree on it whatever the chunking, executor or dataset order.
+    """
+    h = _mix64(np.full(len(event), seed, dtype=np.uint64))
+    for col in (run, lumi, event):
+        with np.errstate(over="ignore"):
+            h = _mix64(h ^ np.asarray(col).astype(np.uint64))
+    u = (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+    return u < test_fraction
 
 
 class ModelScorer:
@@ -65,6 +93,9 @@ class ModelScorer:
         its ``classes_``); the scores are then ``score_<name>_<class>``. ``None``: one score.
     signal_index : int
         The class of ``class_names`` that is the signal (its column is cut on).
+    training : dict, optional
+        The model's ``training.json`` (hash-checked): its ``split`` and ``datasets`` give
+        :meth:`honest_weight`.
 
     Raises
     ------
@@ -81,6 +112,7 @@ class ModelScorer:
         name: str | None = None,
         class_names: Sequence[str] | None = None,
         signal_index: int = 0,
+        training: dict[str, Any] | None = None,
     ) -> None:
         from hepml_coffea.estimators import read_card
 
@@ -126,6 +158,12 @@ class ModelScorer:
             raise ModelError(msg)
         self.signal_index = int(signal_index)
         self.score_cut = float(score_cut)
+        split = (training or {}).get("split") or {}
+        self.trained_on: list[str] = list((training or {}).get("datasets") or [])
+        self.test_fraction: float | None = (
+            float(split["test_fraction"]) if split.get("scheme", "").startswith("hash") else None
+        )
+        self.split_seed = int(split.get("seed", 0))
         self._model: Any = None
 
     # -- pickling: never the model ---------------------------------------------------------
@@ -217,6 +255,29 @@ class ModelScorer:
         if self.class_names is None:
             return signal_score(self.model, frame, event=ev)
         return class_scores(self.model, frame, event=ev)
+
+    def honest_weight(
+        self, dataset: str, run: np.ndarray, lumi: np.ndarray, event: np.ndarray
+    ) -> np.ndarray:
+        """Factor for the weights of events filled into histograms of this model's scores.
+
+        For a dataset the model trained on (``training.json`` ``datasets``) with a train/test
+        split: 0 for the events of the training split, ``1 / test_fraction`` for those of the
+        test split, so that score histograms hold only events the model did not see, at the full
+        luminosity. 1 for every other event: data, other datasets, k-fold models (each event is
+        scored by the fold that did not see it), models without ``training.json``.
+
+        Returns
+        -------
+        ndarray of shape (n_events,), float64
+        """
+        n = len(event)
+        if self.test_fraction is None or dataset not in self.trained_on:
+            return np.ones(n, dtype=np.float64)
+        test = is_test_event(
+            run, lumi, event, test_fraction=self.test_fraction, seed=self.split_seed
+        )
+        return np.where(test, 1.0 / self.test_fraction, 0.0)
 
     def score_columns(
         self, X: np.ndarray, event: np.ndarray | None = None

@@ -162,7 +162,9 @@ def make_scorers(model_dirs: Sequence[str | os.PathLike], cfg: Any) -> list:
         info = read_training_info(d) or {}
         classes = info.get("classes")
         signal = classes.index(info["signal_class"]) if classes else 0
-        scorer = ModelScorer(d, cut, class_names=classes, signal_index=signal)
+        scorer = ModelScorer(
+            d, cut, class_names=classes, signal_index=signal, training=info or None
+        )
         scorers.append(scorer)
     names = [s.name for s in scorers]
     if len(set(names)) != len(names):

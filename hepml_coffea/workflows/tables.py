@@ -326,26 +326,13 @@ def _check_finite(df: pd.DataFrame, columns: list[str], file: Path) -> None:
         raise ConfigError(msg)
 
 
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser: a fixed, well-mixed 64-bit hash of uint64 values."""
-    with np.errstate(over="ignore"):
-        x = x.astype(np.uint64, copy=True)
-        x ^= x >> np.uint64(30)
-        x *= np.uint64(0xBF58476D1CE4E5B9)
-        x ^= x >> np.uint64(27)
-        x *= np.uint64(0x94D049BB133111EB)
-        x ^= x >> np.uint64(31)
-    return x
+def is_test_row(table: Any, test_fraction: float, seed: int = 0) -> np.ndarray:
+    """Boolean mask of the test rows of a table (DataFrame or mapping of arrays with the ID
+    columns): :func:`hepml_coffea.processing.inference.is_test_event` of each row."""
+    from hepml_coffea.processing.inference import is_test_event
 
-
-def is_test_row(table: pd.DataFrame, test_fraction: float, seed: int = 0) -> np.ndarray:
-    """Boolean mask of the test rows: ``hash(run, lumi, event, seed) / 2**64 < test_fraction``."""
     if not 0.0 < test_fraction < 1.0:
         msg = f"training.test_fraction must be in (0, 1); got {test_fraction}."
         raise ConfigError(msg)
-    h = _mix64(np.full(len(table), seed, dtype=np.uint64))
-    for col in ID_COLUMNS:
-        with np.errstate(over="ignore"):
-            h = _mix64(h ^ table[col].to_numpy().astype(np.uint64))
-    u = (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
-    return u < test_fraction
+    ids = [np.asarray(table[col]) for col in ID_COLUMNS]
+    return is_test_event(*ids, test_fraction=test_fraction, seed=seed)

@@ -310,6 +310,7 @@ def train_model(
             }
         ),
         "negative_weights": policy,
+        "datasets": sorted(set(table["dataset"])),
         "n_train": int(train.sum()),
         "n_test": int(judged.sum()),
         "fit_time_s": round(fit_time, 2),

@@ -307,3 +307,29 @@ def test_stale_friend_trees_of_an_earlier_apply_removed(tmp_path, apply_dir):
     assert not any(f.exists() for f in stale)
     on_disk = sorted((out / "friends").rglob("*_friend.root"))
     assert on_disk == sorted(written) and len(written) > 0
+
+
+def test_honest_weight_leaves_out_the_events_a_model_trained_on(run_dir, bdt_dir, kfold_dir):
+    from hepml_coffea.config import load_analysis
+    from hepml_coffea.workflows.apply import make_scorers
+    from hepml_coffea.workflows.tables import is_test_row
+
+    bdt, kbdt = make_scorers([bdt_dir, kfold_dir], load_analysis(ANALYSIS))
+    info = json.loads((bdt_dir / "training.json").read_text())
+    frac, seed = info["split"]["test_fraction"], info["split"]["seed"]
+    datasets = _datasets(run_dir)
+    mc = [ds for ds, m in datasets.items() if not m["is_data"]]
+    assert sorted(info["datasets"]) == sorted(mc)
+    n_test = 0
+    for ds in datasets:
+        table = pd.read_parquet(run_dir / "features" / f"{ds}.parquet")
+        ids = [table[c].to_numpy() for c in ID]
+        f = bdt.honest_weight(ds, *ids)
+        np.testing.assert_array_equal(kbdt.honest_weight(ds, *ids), 1.0)  # out-of-fold
+        if ds not in mc:
+            np.testing.assert_array_equal(f, 1.0)
+            continue
+        test = is_test_row(table, frac, seed)
+        np.testing.assert_array_equal(f, np.where(test, 1.0 / frac, 0.0))
+        n_test += int(test.sum())
+    assert n_test == info["n_test"]  # exactly the events train judged the model on
