@@ -393,3 +393,47 @@ def test_regression_target_trains_a_regressor(run_dir, tmp_path, capsys):
 
         train_model(ANALYSIS, folder, "kfold-bdt", tmp_path / "r2", target="pt_ratio",
                     columns=["Jet_pt"])  # fmt: skip
+
+
+def test_alternative_samples_are_never_training_rows(run_dir, tmp_path):
+    """A dataset that run.json marks as a variation (e.g. ttbar_tuneUp) is left out of training."""
+    from hepml_coffea.workflows.tables import read_tables
+
+    names = _config()["features"]
+    feats = _copy_tables(run_dir, tmp_path / "alt")
+    info = json.loads((feats / "run.json").read_text())
+    info["datasets"]["wjets"]["variation"] = "ttbar_tuneUp"
+    (feats / "run.json").write_text(json.dumps(info))
+    table = read_tables(feats, names)
+    assert "wjets" not in set(table["dataset"])
+    assert len(table) == len(_mc_table(run_dir)) - len(
+        pd.read_parquet(feats / "features" / "wjets.parquet")
+    )
+
+
+def test_multiclass_from_hand_written_csv_with_class_name_labels(run_dir, tmp_path):
+    """CSV tables whose label column holds class names (no run.json) train a 3-class model."""
+    from hepml_coffea.estimators import load
+    from hepml_coffea.workflows import train_model
+
+    of_file = {
+        "ttbar_semilep": "ttbar",
+        "wjets": "wjets",
+        "single_top": "single_top_dy",
+        "dy": "single_top_dy",
+    }
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    counts = {}
+    for f in sorted((run_dir / "features").glob("*.parquet")):
+        if f.stem not in of_file:
+            continue
+        df = pd.read_parquet(f).assign(label=of_file[f.stem])
+        df.to_csv(folder / f"sample_{f.stem}.csv", index=False)  # file names say nothing
+        counts[of_file[f.stem]] = counts.get(of_file[f.stem], 0) + len(df)
+    assert len(counts) == 3
+    out = tmp_path / "m"
+    train_model(ANALYSIS, folder, "bdt", out, overrides=MC_SETS, progress=False, multiclass=True)
+    info = json.loads((out / "training.json").read_text())
+    assert info["n_train"] + info["n_test"] == sum(counts.values())
+    assert load(out).classes_.tolist() == [0, 1, 2]
