@@ -28,6 +28,7 @@ __all__ = [
     "Impact",
     "fit_parameters",
     "impacts",
+    "sample_toys",
     "significance",
     "upper_limit",
     "use_minuit",
@@ -99,6 +100,26 @@ def fit_parameters(
     )
 
 
+def sample_toys(model: pyhf.pdf.Model, mu: float, n_toys: int, *, seed: int) -> NDArray[np.float64]:
+    """``n_toys`` pseudo-data sets of shape (n_toys, n_main + n_aux) drawn from the model at ``mu``.
+
+    Main bins are Poisson of the expected yields (nuisance parameters at nominal), and the
+    auxiliary measurements are drawn from their constraints too, so the toys vary everything the
+    fit's uncertainty includes (main-bin-only toys would understate it).
+    """
+    use_minuit()
+    pars = np.asarray(model.config.suggested_init(), dtype=np.float64)
+    pars[model.config.poi_index] = mu
+    # pyhf's numpy backend samples with numpy's global generator: seed it, then restore it
+    state = np.random.get_state()  # noqa: NPY002
+    try:
+        np.random.seed(seed)  # noqa: NPY002
+        toys = model.make_pdf(pyhf.tensorlib.astensor(pars)).sample((n_toys,))
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
+    return np.asarray(toys, dtype=np.float64)
+
+
 def _q0(model: pyhf.pdf.Model, data: NDArray) -> float:
     q0 = pyhf.infer.test_statistics.q0(
         0.0,
@@ -113,7 +134,8 @@ def _q0(model: pyhf.pdf.Model, data: NDArray) -> float:
 
 def significance(model: pyhf.pdf.Model, data: Sequence[float] | NDArray) -> tuple[float, float]:
     """Observed and expected discovery significance ``(Z_obs, Z_exp)`` of ``mu > 0``."""
-    use_minuit()
+    # no uncertainties needed; Minuit also fails on a fit with every parameter fixed
+    pyhf.set_backend("numpy", "scipy")
     data = np.asarray(data, dtype=np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
