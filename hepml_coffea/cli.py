@@ -112,9 +112,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from hepml_coffea.plotting import LabelOptions
     from hepml_coffea.workflows import evaluate_models
 
-    summary = evaluate_models(args.model_dir, args.features, args.out, progress=not args.quiet)
+    summary = evaluate_models(
+        args.model_dir,
+        args.features,
+        args.out,
+        progress=not args.quiet,
+        learning_curves=not args.no_learning_curve,
+        label=LabelOptions(status=args.cms_label, com=args.com),
+    )
     print(summary)
     return 0
 
@@ -122,8 +130,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from hepml_coffea.workflows import plot_outputs
 
-    written = plot_outputs(args.dir, out=args.out, lumi=args.lumi, status=args.status)
-    print(f"wrote {len(written)} plots to {args.out or args.dir}")
+    written = plot_outputs(
+        args.dir,
+        out=args.out,
+        lumi=args.lumi,
+        status=args.cms_label,
+        com=args.com,
+        log=args.log,
+        progress=not args.quiet,
+    )
+    folder = written[0].parent if written else args.out or f"{args.dir}/plots"
+    print(f"wrote {len(written)} plots to {folder}")
     return 0
 
 
@@ -140,6 +157,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     print(f"demo finished: {report}")
+    return 0
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from hepml_coffea.workflows.fit import run_fit
+
+    result = run_fit(
+        args.dir,
+        args.observable,
+        args.out,
+        overrides=args.set,
+        impacts=not args.no_impacts,
+        limit=not args.no_limit,
+        lumi=args.lumi,
+    )
+    print(result.summary())
     return 0
 
 
@@ -371,6 +404,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_dir", nargs="+", help="model folder(s) written by `train`")
     p.add_argument("--features", required=True, help="folder with the training tables")
     p.add_argument("--out", required=True, help="output folder for JSON and plots")
+    p.add_argument(
+        "--no-learning-curve",
+        action="store_true",
+        help="skip the BDT learning curve (2 folds x 3 sizes on <= 4000 events by default)",
+    )
+    _add_label_options(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser(
@@ -393,13 +432,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--lumi",
         type=float,
         default=None,
-        help="luminosity label in fb^-1 (default: from the outputs)",
+        help="luminosity label in pb^-1, like `generate --lumi` (default: from run.json)",
     )
-    p.add_argument(
-        "--status",
-        default=None,
-        help="CMS label text (default: Simulation / Preliminary as appropriate)",
-    )
+    p.add_argument("--log", action="store_true", help="logarithmic y axes")
+    _add_label_options(p)
     p.set_defaults(func=_cmd_plot)
 
     p = sub.add_parser(
@@ -421,6 +457,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--chunksize", type=int, default=100_000, help="events per chunk (default: %(default)s)"
     )
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser(
+        "fit", help="profile-likelihood fit of the signal strength (pyhf): fit.json, workspace, plots"
+    )
+    p.add_argument("dir", help="output folder of run or apply (or a pyhf workspace.json)")
+    p.add_argument("--observable", default=None, help="histogram to fit, e.g. score_bdt")
+    p.add_argument("--out", required=True, help="output folder (fit.json, workspace.json, plots/)")
+    p.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="override a [fit] setting, e.g. --set lumi_uncertainty=0.02 (repeatable)",
+    )
+    p.add_argument("--lumi", type=float, default=None, help="luminosity label in fb^-1")
+    p.add_argument("--no-impacts", action="store_true", help="skip the impact ranking")
+    p.add_argument("--no-limit", action="store_true", help="skip the CLs upper limit")
+    p.set_defaults(func=_cmd_fit)
 
     return parser
 

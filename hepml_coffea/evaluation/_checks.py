@@ -8,7 +8,7 @@ from numpy.typing import ArrayLike, NDArray
 
 def as_1d(values: ArrayLike, name: str, dtype: type = np.float64) -> NDArray:
     """Return ``values`` as a finite 1-D array of ``dtype``; raise ``ValueError`` otherwise."""
-    arr = np.asarray(values, dtype=dtype)
+    arr: NDArray = np.asarray(values, dtype=dtype)
     if arr.ndim != 1:
         msg = f"{name} must be 1-D of shape (n_samples,); got shape {arr.shape}. Pass a flat array."
         raise ValueError(msg)

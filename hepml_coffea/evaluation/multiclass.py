@@ -72,7 +72,7 @@ def multiclass_confusion_matrix(
         raise ValueError(msg)
     w = check_weight(sample_weight, t.shape[0])
     n = len(classes)
-    return np.bincount(t * n + p, weights=w, minlength=n * n).reshape(n, n)
+    return np.bincount(t * n + p, weights=w, minlength=n * n).reshape(n, n).astype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -176,7 +176,7 @@ def evaluate_multiclass(
         roc[name] = (fpr, tpr)
         auc[i] = roc_auc(t == i, p[:, i], w)
     pred = np.argmax(p, axis=1)
-    cm = np.bincount(t * n + pred, weights=w, minlength=n * n).reshape(n, n)
+    cm = np.bincount(t * n + pred, weights=w, minlength=n * n).reshape(n, n).astype(np.float64)
     tp, pred_sum, true_sum = np.diag(cm), cm.sum(axis=0), cm.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = np.where(pred_sum != 0, tp / pred_sum, np.nan)

@@ -128,7 +128,9 @@ def background_rejection_at(
     float or ndarray
         1/ε_B; ``inf`` where no background passes.
     """
-    fpr_at = np.interp(signal_efficiency, np.asarray(tpr), np.asarray(fpr))
+    fpr_at = np.interp(
+        np.asarray(signal_efficiency, dtype=np.float64), np.asarray(tpr), np.asarray(fpr)
+    )
     with np.errstate(divide="ignore"):
         rej = 1.0 / fpr_at
     return float(rej) if np.ndim(rej) == 0 else rej

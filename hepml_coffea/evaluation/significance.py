@@ -137,7 +137,7 @@ def significance_scan(
     """
     y, sc, w = check_inputs(y_true, score, sample_weight)
     if np.ndim(cuts) == 0:
-        n = int(cuts)
+        n = int(np.asarray(cuts))
         if n < 2:
             msg = f"cuts must be an array of cuts or a number ≥ 2 of cuts; got {cuts!r}."
             raise ValueError(msg)

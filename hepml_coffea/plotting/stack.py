@@ -269,6 +269,9 @@ def data_mc(
     rax.set_ylabel("Data / MC" if data is not None else "Rel. unc.")
     rax.set_ylim(*ratio_range)
     ax.set_xlim(edges[0], edges[-1])
+    if not getattr(axis0.traits, "ordered", True):  # a category axis: labelled bins
+        rax.set_xticks(centers, [str(c) for c in axis0], rotation=30, ha="right")
+        rax.tick_params(axis="x", which="minor", bottom=False, top=False)
     sig_top = [float(arrays[n][1].max(initial=0.0)) * signal_scale for n in signals]
     top = max(float((total + err).max(initial=0.0)), *sig_top, top_data, 0.0)
     all_notes = [*notes]

@@ -213,7 +213,7 @@ def savefig(ax: Axes, path: Any, **kwargs: Any) -> None:
     Figures made by :func:`new_ratio_axes` have fixed margins; the others are saved with a
     tight bounding box (which costs one more draw of the figure).
     """
-    fig = ax.figure
+    fig: Any = ax.figure
     kwargs.setdefault("dpi", DEFAULT_DPI)
     if not getattr(fig, "_hepml_fixed_layout", False):
         kwargs.setdefault("bbox_inches", "tight")

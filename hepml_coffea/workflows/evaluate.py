@@ -1,101 +1,246 @@
 """The ``evaluate`` step: judge trained models on the training tables; JSON numbers and plots.
 
-For each model folder it recomputes the scores of the events the model did not train on (the
-test split recorded in ``training.json``, or the out-of-fold scores of a k-fold model) and writes
-to ``OUT/evaluation.json`` and ``OUT/plots/*.png``: ROC and AUC (all models on one plot), the KS
-train-versus-test overtraining test per class, the confusion matrix with precision, recall and F1
-at the optimal cut, the significance scan against the score cut (test weights scaled to the full
-luminosity), permutation feature importance, a learning curve (BDT-based models: a DNN learning
-curve retrains the network several times and is left out of the default run), and the signal and
-background correlation matrices of the features.
+For each model folder it scores, with :func:`hepml_coffea.estimators.signal_score`, only events
+the model did not train on: the test split recorded in ``training.json`` (weights scaled by
+1/test_fraction to the full luminosity), or the out-of-fold scores of a k-fold model (every
+event scored by the fold that did not see it). It writes ``OUT/evaluation.json`` and
+``OUT/plots/*.png``:
+
+- binary models: ROC and AUC (all models on one plot), the KS train-versus-test test per class
+  (warned about in the summary when p < 0.05), the score distributions, data against MC of the
+  score with only unseen MC events, the confusion matrix in weighted events at the optimal cut,
+  the significance scan, permutation importance, a learning curve (BDT-based models, stratified
+  random subsamples of at most ``MAX_LEARNING_EVENTS`` events: cheap by default);
+- multi-class models: one-vs-rest ROC and AUC per class, the N×N confusion matrix in weighted
+  events, per-class precision, recall and F1 (equal to scikit-learn's);
+- the signal and background correlation matrices of the features.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
 
-__all__ = ["evaluate_models", "model_scores"]
+from hepml_coffea.estimators import class_scores, load, read_card, signal_score
+from hepml_coffea.evaluation import (
+    BinaryEvaluation,
+    MulticlassEvaluation,
+    classification_metrics,
+    confusion_matrix_at,
+    correlation_matrices,
+    evaluate_multiclass,
+    learning_curve,
+    overtraining_report,
+    permutation_importance,
+    roc_auc,
+    roc_curve,
+    selection_significance,
+    significance_scan,
+    stratified_subsample,
+)
 
-MAX_IMPORTANCE_EVENTS = 20_000
-MAX_LEARNING_EVENTS = 20_000
+__all__ = ["ModelScores", "evaluate_models", "model_scores"]
+
+MAX_IMPORTANCE_EVENTS = 5_000
+MAX_LEARNING_EVENTS = 4_000
+LEARNING_SIZES = (0.1, 0.3, 1.0)
 
 
-def model_scores(model_dir: str | os.PathLike, features: str | os.PathLike) -> dict[str, Any]:
-    """Scores of one saved model on the tables, split as at training time.
+@dataclass(frozen=True)
+class ModelScores:
+    """One saved model and its scores on the tables, split as at training time.
 
-    Returns
-    -------
-    dict
-        ``estimator``, ``names`` (features), ``X`` (DataFrame), ``y``, ``w``, ``train``/``test``
-        boolean masks, ``train_score``/``test_score`` with their ``y``/``w``, and ``scale`` (the
-        factor bringing test weights to the full luminosity).
+    ``test_*`` are the events the model did not train on; ``scale`` brings their weights to the
+    full luminosity. ``data_score`` scores the collision-data rows (if the tables have any).
     """
-    from hepml_coffea.estimators import load, read_card
-    from hepml_coffea.workflows.tables import is_test_row, read_tables
-    from hepml_coffea.workflows.train import score_of
 
+    name: str
+    estimator: Any
+    names: list[str]
+    X: pd.DataFrame
+    y: NDArray
+    w: NDArray[np.float64]
+    dataset: NDArray
+    honesty: str
+    test: NDArray[np.bool_]
+    scale: float
+    train_y: NDArray
+    train_score: NDArray[np.float64]
+    train_w: NDArray[np.float64]
+    test_y: NDArray
+    test_score: NDArray[np.float64]
+    test_w: NDArray[np.float64]
+    importance_model: Any
+    importance_rows: NDArray[np.bool_]
+    data_score: NDArray[np.float64]
+    data_dataset: NDArray
+    multiclass: bool
+    test_proba: NDArray[np.float64] | None = None
+
+
+def model_scores(model_dir: str | os.PathLike, features: str | os.PathLike) -> ModelScores:
+    """Scores of one saved model on ``run``'s tables, split as recorded in ``training.json``."""
+    from hepml_coffea.workflows.tables import class_labels, is_test_row, read_tables, run_info
+    from hepml_coffea.workflows.train import read_training_info
+
+    model_dir = Path(model_dir)
     est = load(model_dir)
     _, card = read_card(model_dir)
-    training_file = Path(model_dir) / "training.json"
-    training = json.loads(training_file.read_text()) if training_file.is_file() else {}
-    names = list(card["feature_names"])
-    table = read_tables(features, names)
-    X, y, w = table[names], table["label"].to_numpy(), table["weight"].to_numpy()
-    event = table["event"].to_numpy()
+    training = read_training_info(model_dir) or {}
     split = training.get("split", {"scheme": "none"})
-    out: dict[str, Any] = {
-        "estimator": est,
-        "names": names,
-        "X": X,
-        "y": y,
-        "w": w,
-        "training": training,
-    }
+    names = list(card["feature_names"])
+    full = read_tables(features, names, include_data=True)
+    datasets = run_info(features).get("datasets", {})
+    data_sets = [d for d, meta in datasets.items() if meta.get("is_data")]
+    is_data = full["dataset"].isin(data_sets).to_numpy() | (
+        full["label"].astype(str).to_numpy() == "-1"
+    )
+    table = full[~is_data].reset_index(drop=True)
+    data = full[is_data].reset_index(drop=True)
+    classes = getattr(est, "classes_", None)
+    multiclass = classes is not None and len(classes) > 2
+    if multiclass:
+        members = training.get("class_members") or {str(c): [str(c)] for c in list(classes or [])}
+        y = class_labels(table, members, datasets)
+    else:
+        y = table["label"].to_numpy().astype(np.int64)
+    X, w = table[names], table["weight"].to_numpy(np.float64)
+    event = table["event"].to_numpy()
+    common = {"name": model_dir.name, "estimator": est, "names": names, "X": X, "y": y, "w": w}
+    common["dataset"] = table["dataset"].to_numpy()
+    common["data_dataset"] = data["dataset"].to_numpy()
+    common["multiclass"] = multiclass
+    common["data_score"] = (
+        signal_score(est, data[names], event=data["event"].to_numpy())
+        if len(data) and not multiclass
+        else np.zeros(0)
+    )
+
+    def score(e: Any, Xs: Any, ev: Any = None) -> NDArray[np.float64]:
+        return np.zeros(len(Xs)) if multiclass else signal_score(e, Xs, event=ev)
+
     if split.get("scheme") == "kfold":
         k = int(split["n_folds"])
         fold = event % k
-        test_score = score_of(
-            est, X, event=event
+        test_score = score(
+            est, X, event
         )  # out-of-fold: each event by the clone that did not see it
         parts = [(fold != i, est.estimators_[i]) for i in range(k)]
         # the fold clones were fitted on plain arrays (KFoldEventClassifier strips the names)
-        tr_s = np.concatenate([score_of(e, X[m].to_numpy()) for m, e in parts])
+        tr_s = np.concatenate([score(e, X[m].to_numpy()) for m, e in parts])
         tr_y = np.concatenate([y[m] for m, _ in parts])
         tr_w = np.concatenate([w[m] for m, _ in parts]) / (k - 1)  # each event trained on k-1 times
-        out.update(
-            train_score=tr_s, train_y=tr_y, train_w=tr_w, test=np.ones(len(y), bool), scale=1.0
-        )
-        out.update(importance_model=est.estimators_[0], importance_rows=fold == 0)
-    else:
-        if split.get("scheme") == "none":
-            test = np.ones(len(y), bool)
-            frac = 1.0
-        else:
-            frac = float(split["test_fraction"])
-            test = is_test_row(table, frac, int(split["seed"]))
-        test_score = score_of(est, X[test])
-        train = ~test
-        out.update(
-            train_score=score_of(est, X[train]) if train.any() else np.zeros(0),
-            train_y=y[train],
-            train_w=w[train],
+        test = np.ones(len(y), bool)
+        return ModelScores(
+            **common,
+            honesty=f"out-of-fold scores of the {k} k-fold models",
             test=test,
-            scale=1.0 / frac,
-            importance_model=est,
-            importance_rows=test,
+            scale=1.0,
+            train_y=tr_y,
+            train_score=tr_s,
+            train_w=tr_w,
+            test_y=y,
+            test_score=test_score,
+            test_w=w,
+            importance_model=est.estimators_[0],
+            importance_rows=fold == 0,
+            test_proba=class_scores(est, X, event=event) if multiclass else None,
         )
-        test_score_full = np.full(len(y), np.nan)
-        test_score_full[test] = test_score
-        test_score = test_score_full
-    t = out["test"]
-    out.update(test_score=test_score[t], test_y=y[t], test_w=w[t])
-    return out
+    if split.get("scheme") == "none":
+        test, frac = np.ones(len(y), bool), 1.0
+        honesty = "all events: training.json records no split (scores may include training events)"
+    else:
+        frac = float(split["test_fraction"])
+        test = is_test_row(table, frac, int(split["seed"]))
+        honesty = f"test split only ({frac:.0%} of the events, weights ×{1 / frac:.3g})"
+    train = ~test
+    return ModelScores(
+        **common,
+        honesty=honesty,
+        test=test,
+        scale=1.0 / frac,
+        train_y=y[train],
+        train_score=score(est, X[train]) if train.any() else np.zeros(0),
+        train_w=w[train],
+        test_y=y[test],
+        test_score=score(est, X[test]),
+        test_w=w[test],
+        importance_model=est,
+        importance_rows=test,
+        test_proba=class_scores(est, X[test]) if multiclass else None,
+    )
+
+
+def _score_range(m: ModelScores) -> tuple[float, float]:
+    """0-1 for probabilities; the scores' own range otherwise (e.g. reconstruction errors)."""
+    if hasattr(m.estimator, "predict_proba"):
+        return 0.0, 1.0
+    s = np.concatenate([m.train_score, m.test_score, m.data_score])
+    lo, hi = float(s.min()), float(s.max())
+    return (lo, hi) if hi > lo else (lo - 0.5, lo + 0.5)
+
+
+def evaluate_binary(m: ModelScores, *, learning_curves: bool = True) -> BinaryEvaluation:
+    """All the numbers of one binary model (see the module docstring)."""
+    ys, ss, ws = m.test_y, m.test_score, m.test_w
+    wl = ws * m.scale  # expected yields at the full luminosity
+    fpr, tpr, _ = roc_curve(ys, ss, ws)
+    ks = (
+        overtraining_report(m.train_y, m.train_score, ys, ss, m.train_w, ws)
+        if len(m.train_y)
+        else {}
+    )
+    scan = significance_scan(ys, ss, wl)
+    base = selection_significance(ys, np.ones(len(ys), bool), wl)
+    cut = float(scan.best_cut) if np.isfinite(scan.best_cut) else float(np.median(ss))
+    rows = np.flatnonzero(m.importance_rows)
+    rows = rows[stratified_subsample(m.y[rows], MAX_IMPORTANCE_EVENTS, 0)]
+    Xi: Any = m.X.iloc[rows]
+    if getattr(m.importance_model, "feature_names_in_", None) is None:
+        Xi = Xi.to_numpy()  # a k-fold clone, fitted without column names
+    imp = permutation_importance(
+        m.importance_model, Xi, m.y[rows], m.w[rows], feature_names=m.names, n_repeats=3
+    )
+    return BinaryEvaluation(
+        name=m.name,
+        estimator=type(m.estimator).__name__,
+        honesty=m.honesty,
+        n_test=len(ys),
+        auc_test=roc_auc(ys, ss, ws),
+        auc_train=roc_auc(m.train_y, m.train_score, m.train_w) if len(m.train_y) else np.nan,
+        roc=(fpr, tpr),
+        ks=ks,
+        scan=scan,
+        baseline=base,
+        optimal_cut=cut,
+        confusion=confusion_matrix_at(ys, ss, cut, wl),
+        metrics_at_cut=classification_metrics(ys, ss, cut, wl),
+        score_range=_score_range(m),
+        importance=imp,
+        learning_curve=_learning_curve(m) if learning_curves else None,
+    )
+
+
+def _learning_curve(m: ModelScores) -> Any:
+    """Learning curve of BDT-based models on a stratified random sample of training events."""
+    from sklearn.base import clone
+
+    inner = getattr(m.estimator, "estimator", None) or m.estimator
+    if type(inner).__name__ != "BDTClassifier":
+        return None
+    train = ~m.test if not np.all(m.test) else np.ones(len(m.y), bool)
+    rows = np.flatnonzero(train)
+    rows = rows[stratified_subsample(m.y[rows], MAX_LEARNING_EVENTS, 0)]
+    return learning_curve(
+        clone(inner), m.X.iloc[rows], m.y[rows], m.w[rows], train_sizes=LEARNING_SIZES, cv=2
+    )
 
 
 def evaluate_models(
@@ -105,125 +250,74 @@ def evaluate_models(
     *,
     learning_curves: bool = True,
     progress: bool = True,
+    label: Any = None,
 ) -> str:
     """Evaluate saved models on ``run``'s tables; write ``evaluation.json`` and plots to ``out``.
+
+    Parameters
+    ----------
+    model_dirs : path or sequence of paths
+    features : path
+        ``run`` output folder or its ``features/`` folder.
+    out : path
+    learning_curves : bool, default True
+        BDT learning curves (2 folds × 3 sizes on at most ``MAX_LEARNING_EVENTS`` events).
+    progress : bool
+    label : hepml_coffea.plotting.LabelOptions, optional
+        CMS label text and √s; the luminosity comes from ``run.json``.
 
     Returns
     -------
     str
-        One line per model: AUC, KS p-values, optimal cut and Z against the cut-based selection.
+        One line per model (AUC, KS p-values, optimal cut, Z) and a WARNING line per problem.
     """
     from tqdm.auto import tqdm
 
-    from hepml_coffea.evaluation import (
-        classification_metrics,
-        confusion_matrix_at,
-        correlation_matrices,
-        overtraining_report,
-        permutation_importance,
-        roc_auc,
-        roc_curve,
-        selection_significance,
-        significance_scan,
-    )
-    from hepml_coffea.processing.outputs import write_json
     from hepml_coffea.workflows import plots as P
+    from hepml_coffea.workflows.outputs import write_json
     from hepml_coffea.workflows.tables import run_info
+    from hepml_coffea.workflows.train import read_training_info
 
     if isinstance(model_dirs, (str, os.PathLike)):
         model_dirs = [model_dirs]
     out = Path(out)
     (out / "plots").mkdir(parents=True, exist_ok=True)
-    lumi = run_info(features).get("lumi")
-    lumi_fb = None if lumi is None else float(lumi) / 1000.0
+    info = run_info(features)
+    lumi = info.get("lumi")
+    label = P.label_for_run(info, label)
     results: dict[str, Any] = {}
     rocs: dict[str, tuple] = {}
-    first = None
+    lines: list[str] = []
+    first: ModelScores | None = None
     for d in tqdm(list(model_dirs), desc="evaluate", unit="model", disable=not progress):
-        name = Path(d).name
         m = model_scores(d, features)
         first = first or m
-        ys, ss, ws = m["test_y"], m["test_score"], m["test_w"]
-        wl = ws * m["scale"]  # expected yields at the full luminosity
-        fpr, tpr, _ = roc_curve(ys, ss, ws)
-        auc = roc_auc(ys, ss, ws)
-        rocs[name] = (fpr, tpr, auc)
-        ks = (
-            overtraining_report(m["train_y"], m["train_score"], ys, ss, m["train_w"], ws)
-            if len(m["train_y"])
-            else {}
-        )
-        scan = significance_scan(ys, ss, wl)
-        base = selection_significance(ys, np.ones(len(ys), bool), wl)
-        cut = float(scan.best_cut) if np.isfinite(scan.best_cut) else 0.5
-        cm = confusion_matrix_at(ys, ss, cut, wl)
-        res: dict[str, Any] = {
-            "model_dir": str(Path(d).resolve()),
-            "estimator": type(m["estimator"]).__name__,
-            "n_test": len(ys),
-            "auc_test": auc,
-            "auc_train": roc_auc(m["train_y"], m["train_score"], m["train_w"])
-            if len(m["train_y"])
-            else None,
-            "ks": ks,
-            "significance": {**scan.to_dict(), "baseline": base},
-            "optimal_cut": cut,
-            "z_optimal": float(scan.best_z),
-            "z_baseline": float(base["z"]),
-            "confusion_matrix": {"threshold": cut, "matrix": cm.tolist()},
-            "metrics_at_cut": classification_metrics(ys, ss, cut, wl),
-        }
-        rows = np.flatnonzero(m["importance_rows"])[:MAX_IMPORTANCE_EVENTS]
-        Xi = m["X"].iloc[rows]
-        if getattr(m["importance_model"], "feature_names_in_", None) is None:
-            Xi = Xi.to_numpy()  # a k-fold clone, fitted without column names
-        imp = permutation_importance(
-            m["importance_model"],
-            Xi,
-            m["y"][rows],
-            m["w"][rows],
-            feature_names=m["names"],
-            n_repeats=3,
-            random_state=0,
-        )
-        res["importance"] = imp.to_dict()
-        lc = _learning_curve(m) if learning_curves else None
-        res["learning_curve"] = None if lc is None else lc.to_dict()
-        results[name] = res
-        P.model_plots(out / "plots", name, m, res, scan, imp, lc, lumi_fb)
+        if m.multiclass:
+            assert m.test_proba is not None
+            n_classes = len(m.estimator.classes_)
+            names = (read_training_info(d) or {}).get("classes") or [
+                str(c) for c in m.estimator.classes_
+            ]
+            mc: MulticlassEvaluation = evaluate_multiclass(
+                m.test_y, m.test_proba, list(range(n_classes)), m.test_w * m.scale,
+                class_names=names,
+            )  # fmt: skip
+            results[m.name] = {"estimator": type(m.estimator).__name__, **mc.to_dict()}
+            P.multiclass_plots(out / "plots", m.name, mc, label)
+            aucs = ", ".join(f"{c} {a:.3f}" for c, a in zip(mc.classes, mc.auc, strict=True))
+            lines.append(f"{m.name}: one-vs-rest AUC {aucs}; accuracy {mc.accuracy:.3f}")
+            continue
+        ev = evaluate_binary(m, learning_curves=learning_curves)
+        rocs[m.name] = (*ev.roc, ev.auc_test)
+        results[m.name] = ev.to_dict()
+        P.model_plots(out / "plots", m, ev, label, run_info=info)
+        lines += [ev.summary(), *ev.all_warnings()]
 
-    X = first["X"].to_numpy()
-    corr = correlation_matrices(X, first["y"], first["w"])
-    P.correlation_plots(out / "plots", corr, first["names"], lumi_fb)
-    P.roc_plot(out / "plots", rocs, lumi_fb)
+    assert first is not None
+    if not first.multiclass:
+        corr = correlation_matrices(first.X.to_numpy(), first.y, first.w)
+        P.correlation_plots(out / "plots", corr, first.names, label)
+    if rocs:
+        P.roc_plot(out / "plots", rocs, label)
     write_json(out / "evaluation.json", {"lumi_pb": lumi, "models": results})
-    lines = [
-        f"{n}: AUC {r['auc_test']:.4f}; KS p (sig/bkg) "
-        f"{r['ks'].get('signal', {}).get('pvalue', float('nan')):.3f}/"
-        f"{r['ks'].get('background', {}).get('pvalue', float('nan')):.3f}; optimal cut {r['optimal_cut']:.3f}: "
-        f"Z = {r['z_optimal']:.2f} vs cut-based {r['z_baseline']:.2f}"
-        for n, r in results.items()
-    ]
     return "\n".join([*lines, f"→ {out}/evaluation.json, {out}/plots/"])
-
-
-def _learning_curve(m: dict[str, Any]):
-    """Learning curve of BDT-based models on at most MAX_LEARNING_EVENTS training events."""
-    from sklearn.base import clone
-
-    from hepml_coffea.evaluation import learning_curve
-
-    est = m["estimator"]
-    inner = getattr(est, "estimator", None) or est
-    if type(inner).__name__ != "BDTClassifier":
-        return None
-    train = ~m["test"] if not np.all(m["test"]) else np.ones(len(m["y"]), bool)
-    rows = np.flatnonzero(train)[:MAX_LEARNING_EVENTS]
-    return learning_curve(
-        clone(inner),
-        m["X"].iloc[rows],
-        m["y"][rows],
-        m["w"][rows],
-        train_sizes=(0.1, 0.3, 0.6, 1.0),
-        cv=3,
-    )

@@ -11,7 +11,10 @@ import pytest
 
 
 def _tables(run_dir) -> pd.DataFrame:
-    frames = [pd.read_parquet(f) for f in sorted((run_dir / "features").glob("*.parquet"))]
+    frames = [
+        pd.read_parquet(f).assign(dataset=f.stem)
+        for f in sorted((run_dir / "features").glob("*.parquet"))
+    ]
     table = pd.concat(frames, ignore_index=True)
     return table[table["label"] >= 0].reset_index(drop=True)
 
@@ -89,7 +92,7 @@ def test_expected_pngs(eval_dir, plot_dir):
             f"{kind}_{m}.png"
             for kind in (
                 "overtraining", "scores", "significance", "confusion", "importance",
-                "learning_curve",
+                "learning_curve", "data_mc_score",
             )
         }  # fmt: skip
     assert pngs == expected
@@ -110,3 +113,71 @@ def test_importance_and_confusion_consistent(eval_dir, run_dir, bdt_dir):
     y, w = test["label"].to_numpy(), test["weight"].to_numpy() / frac
     # rows are the true classes: each sums to that class's weighted yield
     np.testing.assert_allclose(cm.sum(axis=1), [w[y == 0].sum(), w[y == 1].sum()], rtol=1e-9)
+
+
+def test_evaluation_json_states_honesty_and_warns(eval_dir, bdt_dir):
+    from hepml_coffea.evaluation import format_pvalue
+
+    ev = json.loads((eval_dir / "evaluation.json").read_text())["models"]
+    frac = json.loads((bdt_dir / "training.json").read_text())["split"]["test_fraction"]
+    assert (
+        ev["bdt"]["test_events"]
+        == f"test split only ({frac:.0%} of the events, weights ×{1 / frac:.3g})"
+    )
+    assert ev["kbdt"]["test_events"] == "out-of-fold scores of the 2 k-fold models"
+    for r in ev.values():
+        for cls, k in r["ks"].items():
+            assert r["ks_pvalue_text"][cls] == format_pvalue(k["pvalue"])
+            flagged = any(
+                f"of {cls} p = {format_pvalue(k['pvalue'])} < 0.05" in w for w in r["warnings"]
+            )
+            assert flagged == (k["pvalue"] < 0.05)
+        cm = r["confusion_matrix"]
+        assert cm["threshold"] == r["optimal_cut"] and "weighted_counts" in cm
+
+
+def test_data_mc_score_histograms_exclude_training_events(run_dir, bdt_dir, kfold_dir):
+    """The MC of the data/MC score plot: test-split events only, weights × 1/f (hold-out
+    model); out-of-fold scores of every event (k-fold). Recomputed independently."""
+    from hepml_coffea.estimators import load
+    from hepml_coffea.workflows.evaluate import model_scores
+    from hepml_coffea.workflows.plots import score_histograms
+    from hepml_coffea.workflows.tables import run_info
+
+    info = run_info(run_dir)
+    test, frac, tinfo = _test_rows(run_dir, bdt_dir)
+    m = model_scores(bdt_dir, run_dir)
+    mc, data, signal = score_histograms(m, (0.0, 1.0), info)
+    est = load(bdt_dir)
+    s = est.predict_proba(test[tinfo["features"]])[:, 1]
+    w = test["weight"].to_numpy() / frac
+    proc = test["dataset"].map(lambda d: info["datasets"][d]["process"]).to_numpy()
+    edges = np.linspace(0, 1, 26)
+    for p, h in mc.items():
+        ref, _ = np.histogram(np.clip(s[proc == p], 0, 1 - 1e-12), edges, weights=w[proc == p])
+        np.testing.assert_allclose(h.values(), ref, rtol=1e-9)
+    assert set(mc) == set(proc)
+    assert (
+        signal
+        == [
+            info["datasets"][d]["process"]
+            for d, meta in info["datasets"].items()
+            if meta.get("label") == 1
+        ][:1]
+    )
+    n_data = sum(meta["selected_rows"] for meta in info["datasets"].values() if meta.get("is_data"))
+    assert data.values().sum() == n_data > 0
+    # k-fold: every MC event, by the fold model that did not train on it, weight × 1
+    table = _tables(run_dir)
+    km = model_scores(kfold_dir, run_dir)
+    kmc, _, _ = score_histograms(km, (0.0, 1.0), info)
+    assert sum(h.values().sum() for h in kmc.values()) == pytest.approx(
+        table["weight"].sum(), rel=1e-9
+    )
+    kf = load(kfold_dir)
+    X = table[list(kf.feature_names_in_)].to_numpy()
+    fold = (table["event"].to_numpy() % kf.n_splits).astype(int)
+    oof = np.empty(len(table))
+    for i, e in enumerate(kf.estimators_):
+        oof[fold == i] = e.predict_proba(X[fold == i])[:, 1]
+    np.testing.assert_allclose(np.sort(km.test_score), np.sort(oof), rtol=1e-9)
