@@ -144,6 +144,16 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ml_physics(args: argparse.Namespace) -> int:
+    from hepml_coffea.workflows.ml_physics import format_report, train_ml_physics
+
+    report = train_ml_physics(
+        args.analysis, args.fileset, args.out, overrides=args.set, max_events=args.max_events
+    )
+    print(format_report(report, args.out))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from hepml_coffea.workflows import run_demo
 
@@ -437,6 +447,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log", action="store_true", help="logarithmic y axes")
     _add_label_options(p)
     p.set_defaults(func=_cmd_plot)
+
+    p = sub.add_parser(
+        "ml-physics",
+        help="train and measure the per-object models: jet-parton assignment, jet tagger, "
+        "b-jet regression (docs/ml_physics.md)",
+    )
+    p.add_argument(
+        "analysis", help="analysis name (e.g. ttbar_ljets) or path to an analysis folder"
+    )
+    p.add_argument("--fileset", required=True, help="coffea fileset JSON of simulated samples")
+    p.add_argument("--out", required=True, help="folder for the models and ml_physics.json")
+    p.add_argument(
+        "--max-events", type=int, default=None, help="read at most this many events per file"
+    )
+    _add_set_option(p)
+    p.set_defaults(func=_cmd_ml_physics)
 
     p = sub.add_parser(
         "demo", help="generate → run → train BDT+DNN → evaluate → apply → plot → report"
