@@ -28,6 +28,7 @@ Configuration (all optional; an empty ``model`` disables the model)::
 
     [assignment]
     model = ""                  # folder of a trained permutation classifier
+    chi2 = true                 # also the χ² baseline's observables (*_chi2)
     n_jets = 4
     sigma_w = 10.0              # GeV, χ² baseline
     sigma_top = 15.0
@@ -169,6 +170,7 @@ class ObjectML:
             raise ConfigError(msg)
         asg = dict(config.get("assignment", {}) or {})
         self.asg_model = _model(asg, "assignment.model")
+        self.chi2 = bool(asg.get("chi2", True))
         self.n_jets = int(asg.get("n_jets", 4))
         self.sigma_w = float(asg.get("sigma_w", 10.0))
         self.sigma_top = float(asg.get("sigma_top", 15.0))
@@ -251,15 +253,19 @@ class ObjectML:
         -------
         dict of str to numpy.ndarray of shape (n_events,)
             ``m_top_had``, ``m_w_had``, ``pt_top_had`` of the assignment BDT's best permutation
-            (only with a model attached) and ``m_top_had_chi2``, ``m_w_had_chi2``,
-            ``pt_top_had_chi2`` of the χ² baseline (GeV).
+            (only with a model attached) and, with ``assignment.chi2``, ``m_top_had_chi2``,
+            ``m_w_had_chi2``, ``pt_top_had_chi2`` of the χ² baseline (GeV).
         """
-        perms, feats = event_permutations(objects, self.n_jets)
         out: dict[str, np.ndarray] = {}
-        c2 = chi2(feats, self.sigma_w, self.sigma_top)
-        for k, v in best_observables(feats, best_permutation(c2, perms, higher=False)).items():
-            if k in OBSERVABLES:
-                out[f"{k}_chi2"] = v
+        if not self.chi2 and self.asg_model is None:
+            return out
+        perms, feats = event_permutations(objects, self.n_jets)
+        if self.chi2:
+            c2 = chi2(feats, self.sigma_w, self.sigma_top)
+            best = best_permutation(c2, perms, higher=False)
+            for k, v in best_observables(feats, best).items():
+                if k in OBSERVABLES:
+                    out[f"{k}_chi2"] = v
         if self.asg_model is not None:
             x = permutation_matrix(feats)
             score = np.zeros(0)

@@ -390,3 +390,41 @@ def _top_width(j: dict[str, np.ndarray], factor: np.ndarray, odd: np.ndarray) ->
             "half_width_16_84": half_width(m, 50.0, 350.0),
         }
     return out
+
+
+def format_report(report: dict[str, Any], out: str | os.PathLike) -> str:
+    """A short human summary of :func:`train_ml_physics`'s report."""
+    lines = [f"ml-physics: models and ml_physics.json in {out}"]
+    a = report.get("assignment")
+    if a:
+        lines.append(
+            "  jet-parton assignment, correct in events where it is possible: "
+            f"BDT {a['bdt']['matchable']:.1%}, chi2 {a['chi2']['matchable']:.1%} "
+            f"({a['bdt']['n_matchable']} test events); among all events with >= 4 jets: "
+            f"BDT {a['bdt']['all']:.1%}, chi2 {a['chi2']['all']:.1%}"
+        )
+    t = report.get("jet_tag")
+    if t:
+        lines.append(
+            f"  jet tagger (b vs light) AUC {t['auc_bdt']:.4f} vs {t['btag_branch']} "
+            f"{t['auc_btag_branch']:.4f} ({t['n_test_jets']} test jets)"
+        )
+    r = report.get("regression")
+    if r:
+        res_b = np.array(r["resolution_half_16_84"]["before"], dtype=float)
+        res_a = np.array(r["resolution_half_16_84"]["after"], dtype=float)
+        med_b = np.array(r["response_median"]["before"], dtype=float)
+        med_a = np.array(r["response_median"]["after"], dtype=float)
+        edges = r["pt_edges"]
+        for i in range(len(res_b)):
+            lines.append(
+                f"  b jets {edges[i]:.0f}-{edges[i + 1]:.0f} GeV: response {med_b[i]:.3f} -> "
+                f"{med_a[i]:.3f}, resolution {res_b[i]:.3f} -> {res_a[i]:.3f}"
+            )
+        wb = r["m_top_had_true_before"]["half_width_16_84"]
+        wa = r["m_top_had_true_after"]["half_width_16_84"]
+        lines.append(
+            f"  truth-matched m_bjj half 16-84% width {wb:.1f} -> {wa:.1f} GeV "
+            f"({(1 - wa / wb):.1%} narrower)"
+        )
+    return "\n".join(lines)
