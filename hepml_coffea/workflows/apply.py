@@ -71,8 +71,17 @@ def apply_models(
     if not model_dirs:
         msg = "apply needs at least one model folder (--model DIR); to run without one use `run`."
         raise ConfigError(msg)
-    summary = run_analysis(analysis, fileset, out, models=list(model_dirs), **kwargs)
-    friends = write_friend_trees(out)
+    from hepml_coffea.filesets import load_fileset
+
+    files = {ds: list(meta["files"]) for ds, meta in load_fileset(fileset).items()}
+    friends: list[Path] = []
+
+    def finalize(tmp: Path) -> None:  # inside the run's temporary folder: committed with it
+        friends.extend(write_friend_trees(tmp, files))
+
+    summary = run_analysis(
+        analysis, fileset, out, models=list(model_dirs), finalize=finalize, **kwargs
+    )
     return f"{summary}; {_cuts_used(analysis, model_dirs, kwargs)}; {len(friends)} friend tree(s) in {Path(out) / 'friends'}/"
 
 
@@ -173,8 +182,17 @@ def make_scorers(model_dirs: Sequence[str | os.PathLike], cfg: Any) -> list:
     return scorers
 
 
-def write_friend_trees(out: str | os.PathLike) -> list[Path]:
+def write_friend_trees(
+    out: str | os.PathLike, files: dict[str, list[str]] | None = None
+) -> list[Path]:
     """Split the scored tables of an ``apply`` output into one friend tree per input file.
+
+    Parameters
+    ----------
+    out : path
+        The output folder (``features/*.parquet`` with score columns).
+    files : dict, optional
+        ``{dataset: [input file paths]}`` (names the friend files); default: ``run.json``'s.
 
     Friend trees of an earlier ``apply`` into ``out`` are removed first, so that the folder
     holds only the scores of this run.
@@ -186,14 +204,16 @@ def write_friend_trees(out: str | os.PathLike) -> list[Path]:
     from hepml_coffea.workflows.outputs import atomic_path
 
     out = Path(out)
-    info = json.loads((out / "run.json").read_text())
+    if files is None:
+        info = json.loads((out / "run.json").read_text())
+        files = {ds: list(meta.get("files", [])) for ds, meta in info["datasets"].items()}
     friends = out / "friends"
     if friends.is_dir():
         shutil.rmtree(friends)
     written = []
-    for dataset, meta in info["datasets"].items():
+    for dataset, paths in files.items():
         table_file = out / "features" / f"{dataset}.parquet"
-        ids = {file_id(str(f)): Path(f) for f in meta.get("files", [])}
+        ids = {file_id(str(f)): Path(f) for f in paths}
         if not table_file.is_file():
             continue
         cols = [c for c in pq.read_schema(table_file).names if c.startswith("score_")]
