@@ -180,3 +180,21 @@ def test_model_with_other_features_is_refused(models):
 
     with pytest.raises(ModelError, match="fitted on"):
         _proc([f"object_features.jet_tag.model={models / 'asg'}"])
+
+
+def test_missing_input_branch_is_one_line(sample, tmp_path):
+    from hepml_coffea.errors import MissingBranchError
+
+    rng = np.random.default_rng(2)
+    names = ["Jet_pt", "Jet_notABranch"]
+    x = pd.DataFrame(rng.uniform(size=(200, 2)), columns=names)
+    save(BDTClassifier(n_estimators=3).fit(x, x["Jet_pt"] > 0.5), tmp_path / "tag")
+    proc = _proc(
+        [
+            f"object_features.jet_tag.model={tmp_path / 'tag'}",
+            'object_features.jet_tag.fields=["pt", "notABranch"]',
+        ]
+    )
+    with pytest.raises(MissingBranchError, match="Jet_notABranch") as err:
+        proc.process(_events(sample))
+    assert "\n" not in str(err.value)
