@@ -72,7 +72,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from hepml_coffea.workflows import run_analysis
 
     summary = run_analysis(
-        args.analysis, args.fileset, args.out, overrides=args.set, **_executor_kwargs(args)
+        args.analysis,
+        args.fileset,
+        args.out,
+        overrides=args.set,
+        table_formats=args.table_format.split(","),
+        **_executor_kwargs(args),
     )
     print(summary)
     return 0
@@ -377,6 +382,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--fileset", required=True, help="coffea fileset JSON")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--table-format",
+        default="parquet,root",
+        metavar="FMT[,FMT]",
+        help="formats of the training tables DIR/features/DATASET.*: parquet, root, csv, hdf5 "
+        "(comma-separated; default: %(default)s)",
+    )
     _add_executor_options(p)
     _add_set_option(p)
     p.set_defaults(func=_cmd_run)

@@ -54,6 +54,7 @@ def run_analysis(
     options: ExecutionOptions | None = None,
     models: Sequence[str | os.PathLike] = (),
     finalize: Callable[[Path], Any] | None = None,
+    table_formats: Sequence[str] = ("parquet", "root"),
     **option_kwargs: Any,
 ) -> str:
     """Run an analysis (or, given ``module.py:Class``, any processor) and write ``out``.
@@ -78,6 +79,9 @@ def run_analysis(
     finalize : callable, optional
         ``finalize(tmp_folder)`` writes more outputs (e.g. friend trees) before the folder is
         committed.
+    table_formats : sequence of {"parquet", "root", "csv", "hdf5"}
+        Formats of the training tables ``features/DATASET.*`` (``--table-format``); see
+        :func:`hepml_coffea.workflows.tables.export_tables`.
 
     Returns
     -------
@@ -96,6 +100,7 @@ def run_analysis(
     from hepml_coffea.filesets import load_fileset
     from hepml_coffea.processing.registry import processor_class
     from hepml_coffea.processing.runner import run_processor
+    from hepml_coffea.workflows.tables import check_table_formats, export_tables
 
     check_out(out)
     fs = load_fileset(fileset, require_xsec=True)
@@ -109,7 +114,11 @@ def run_analysis(
     for ds in fs:
         safe_name(ds, "dataset")
 
-    with output_folder(out) as tmp, TableWriter(tmp / "features") as writer:
+    formats = check_table_formats(table_formats)
+    with (
+        output_folder(out) as tmp,
+        TableWriter(tmp / "features", root="root" in formats) as writer,
+    ):
         result = run_processor(
             proc,
             fs,
@@ -119,7 +128,7 @@ def run_analysis(
             require_xsec=True,
         )
         writer.scale(result.normalisation.factors)
-        tables = writer.commit()
+        tables = export_tables(writer.commit(), formats)
         cutflows = {
             ds: _ordered(res.get("cutflow", {}), cut_names)
             for ds, res in result.output.items()

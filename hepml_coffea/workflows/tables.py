@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,8 @@ TABLE_FORMATS = {
 """Table file suffix → format read by :func:`read_table`."""
 HDF5_KEY = "events"
 """The HDF5 dataset/group holding a table (a pandas ``to_hdf`` key or an h5py compound dataset)."""
+WRITE_FORMATS = ("parquet", "root", "csv", "hdf5")
+"""Formats of ``run --table-format`` (Parquet is what ``apply`` and ``evaluate`` read)."""
 CLASS_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -72,6 +74,60 @@ def _table_files(folder: Path) -> list[Path]:
         if best is None or order.index(p.suffix) < order.index(best.suffix):
             by_stem[p.stem] = p
     return [by_stem[s] for s in sorted(by_stem)]
+
+
+def check_table_formats(formats: Sequence[str]) -> list[str]:
+    """The requested table formats, checked (``run --table-format``)."""
+    fmts = [f.strip().lower() for f in formats if f.strip()]
+    bad = [f for f in fmts if f not in WRITE_FORMATS]
+    if bad or not fmts:
+        msg = f"--table-format must be among {list(WRITE_FORMATS)}; got {list(formats)}."
+        raise ConfigError(msg)
+    return fmts
+
+
+def export_tables(written: Sequence[Path], formats: Sequence[str]) -> list[Path]:
+    """Convert the Parquet tables ``run`` wrote into the requested ``formats``.
+
+    Each ``DATASET.parquet`` of ``written`` is read row group by row group (never whole) into
+    ``DATASET.csv`` (header line, ``pyarrow.csv``) and/or ``DATASET.h5`` (pandas/PyTables table
+    under the key ``events``), each written atomically. Files of formats not requested are
+    deleted (Parquet last). Returns the table files now in the folder.
+    """
+    import pyarrow.parquet as pq
+
+    from hepml_coffea.workflows.outputs import atomic_path
+
+    fmts = check_table_formats(formats)
+    kept = []
+    for path in written:
+        fmt = TABLE_FORMATS.get(path.suffix)
+        if fmt != "parquet":
+            if fmt in fmts:
+                kept.append(path)
+            else:
+                path.unlink()
+            continue
+        pf = pq.ParquetFile(path)
+        if "csv" in fmts:
+            import pyarrow.csv as pacsv
+
+            target = path.with_suffix(".csv")
+            with atomic_path(target) as tmp, pacsv.CSVWriter(tmp, pf.schema_arrow) as w:
+                for i in range(pf.num_row_groups):
+                    w.write_table(pf.read_row_group(i))
+            kept.append(target)
+        if "hdf5" in fmts:
+            target = path.with_suffix(".h5")
+            with atomic_path(target) as tmp, pd.HDFStore(tmp, mode="w") as store:
+                for i in range(pf.num_row_groups):
+                    store.append(HDF5_KEY, pf.read_row_group(i).to_pandas(), index=False)
+            kept.append(target)
+        if "parquet" in fmts:
+            kept.append(path)
+        else:
+            path.unlink()
+    return kept
 
 
 def run_info(path: str | os.PathLike) -> dict[str, Any]:

@@ -437,3 +437,35 @@ def test_multiclass_from_hand_written_csv_with_class_name_labels(run_dir, tmp_pa
     info = json.loads((out / "training.json").read_text())
     assert info["n_train"] + info["n_test"] == sum(counts.values())
     assert load(out).classes_.tolist() == [0, 1, 2]
+
+
+def test_run_table_format_csv_hdf5_then_train(generated_fileset, run_dir, tmp_path, capsys):
+    """run --table-format csv,hdf5 writes only those tables, with the Parquet rows, and train
+    reads them."""
+    from hepml_coffea.cli import main
+    from hepml_coffea.workflows.tables import read_table
+
+    out = tmp_path / "run"
+    rc = main(
+        ["--quiet", "run", ANALYSIS, "--fileset", str(generated_fileset), "--out", str(out),
+         "--table-format", "csv,hdf5", "--executor", "iterative"]
+    )  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    files = sorted(p.name for p in (out / "features").iterdir())
+    ref = sorted((run_dir / "features").glob("*.parquet"))
+    assert files == sorted([f"{p.stem}.csv" for p in ref] + [f"{p.stem}.h5" for p in ref])
+    for p in ref:
+        want = pd.read_parquet(p)
+        for suffix in (".csv", ".h5"):
+            got = read_table(out / "features" / f"{p.stem}{suffix}")
+            assert list(got.columns) == list(want.columns)
+            np.testing.assert_array_equal(got["event"].to_numpy(), want["event"].to_numpy())
+            np.testing.assert_allclose(got["weight"], want["weight"], rtol=1e-15)
+            np.testing.assert_allclose(got["ht"], want["ht"], rtol=1e-6)
+    rc = main(["--quiet", "train", ANALYSIS, "--features", str(out), "--out", str(tmp_path / "m"),
+               "--set", "training.bdt.n_estimators=5"])  # fmt: skip
+    assert rc == 0
+    n = json.loads((tmp_path / "m" / "training.json").read_text())
+    assert n["n_train"] + n["n_test"] == len(_mc_table(run_dir))
+    assert main(["--quiet", "run", ANALYSIS, "--fileset", str(generated_fileset), "--out",
+                 str(tmp_path / "x"), "--table-format", "xlsx"]) == 2  # fmt: skip
