@@ -79,8 +79,17 @@ def apply_models(
     def finalize(tmp: Path) -> None:  # inside the run's temporary folder: committed with it
         friends.extend(write_friend_trees(tmp, files))
 
+    # the friend trees are split from the Parquet tables: keep them whatever else is asked for
+    formats = list(kwargs.pop("table_formats", ("parquet", "root")))
+    formats += [] if "parquet" in formats else ["parquet"]
     summary = run_analysis(
-        analysis, fileset, out, models=list(model_dirs), finalize=finalize, **kwargs
+        analysis,
+        fileset,
+        out,
+        models=list(model_dirs),
+        finalize=finalize,
+        table_formats=formats,
+        **kwargs,
     )
     return f"{summary}; {_cuts_used(analysis, model_dirs, kwargs)}; {len(friends)} friend tree(s) in {Path(out) / 'friends'}/"
 

@@ -333,3 +333,14 @@ def test_honest_weight_leaves_out_the_events_a_model_trained_on(run_dir, bdt_dir
         np.testing.assert_array_equal(f, np.where(test, 1.0 / frac, 0.0))
         n_test += int(test.sum())
     assert n_test == info["n_test"]  # exactly the events train judged the model on
+
+
+def test_apply_keeps_parquet_for_its_friend_trees(tmp_path, bdt_dir, generated_fileset, apply_dir):
+    from hepml_coffea.workflows import apply_models
+
+    out = tmp_path / "out"
+    apply_models(ANALYSIS, generated_fileset, [bdt_dir], out, progress=False, table_formats=["csv"])
+    suffixes = {p.suffix for p in (out / "features").iterdir()}
+    assert suffixes == {".csv", ".parquet"}
+    want = sorted(p.relative_to(apply_dir) for p in (apply_dir / "friends").rglob("*.root"))
+    assert sorted(p.relative_to(out) for p in (out / "friends").rglob("*.root")) == want
