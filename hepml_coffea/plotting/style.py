@@ -32,6 +32,7 @@ __all__ = [
     "legend_headroom",
     "new_axes",
     "new_ratio_axes",
+    "reusable_ratio_axes",
     "savefig",
     "use_cms_style",
 ]
@@ -115,6 +116,33 @@ def new_ratio_axes(ax: Axes | None = None, rax: Axes | None = None) -> tuple[Axe
     fig.subplots_adjust(left=0.14, right=0.97, bottom=0.1, top=0.94)
     fig._hepml_fixed_layout = True  # type: ignore[attr-defined]
     return ax, rax
+
+
+_REUSABLE: dict[str, tuple[Axes, Axes]] = {}
+
+
+def reusable_ratio_axes() -> tuple[Axes, Axes]:
+    """A main and a ratio panel of one figure kept per process, emptied for the next plot.
+
+    Building a figure's tick objects costs more than drawing the histograms; a loop that saves
+    many data/MC plots (the ``plot`` step) draws each on the same emptied axes instead (the PNGs
+    are the same as from a new figure). Save with :func:`savefig` ``(..., close=False)``.
+    """
+    cached = _REUSABLE.get("ratio")
+    if cached is not None and not getattr(cached[0].figure, "_hepml_dirty", False):
+        ax, rax = cached
+        for a in (ax, rax):
+            for art in [*a.lines, *a.patches, *a.collections, *a.texts, *a.images, *a.artists]:
+                art.remove()
+            a.containers.clear()
+            if a.legend_ is not None:
+                a.legend_.remove()
+            a.set_yscale("linear")
+        return ax, rax
+    if cached is not None:
+        plt.close(cached[0].figure)
+    _REUSABLE["ratio"] = new_ratio_axes()
+    return _REUSABLE["ratio"]
 
 
 def format_lumi(lumi: float, com: float | str | None = 13.0) -> str:
@@ -207,8 +235,8 @@ def legend_headroom(ax: Axes, top: float, n_entries: int, *, ncol: int = 2, log:
         ax.set_ylim(lo, lo + (top - lo) / free if top > lo else 1.0)
 
 
-def savefig(ax: Axes, path: Any, **kwargs: Any) -> None:
-    """Save the figure of ``ax`` (``DEFAULT_DPI``) and close it.
+def savefig(ax: Axes, path: Any, *, close: bool = True, **kwargs: Any) -> None:
+    """Save the figure of ``ax`` (``DEFAULT_DPI``) and close it (unless ``close=False``).
 
     Figures made by :func:`new_ratio_axes` have fixed margins; the others are saved with a
     tight bounding box (which costs one more draw of the figure).
@@ -218,4 +246,5 @@ def savefig(ax: Axes, path: Any, **kwargs: Any) -> None:
     if not getattr(fig, "_hepml_fixed_layout", False):
         kwargs.setdefault("bbox_inches", "tight")
     fig.savefig(path, **kwargs)
-    plt.close(fig)
+    if close:
+        plt.close(fig)

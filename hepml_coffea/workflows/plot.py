@@ -245,14 +245,17 @@ def plot_jobs(
 
 
 def _draw(job: PlotJob) -> Path:
+    """Draw one PNG on this process' reused figure (see :func:`reusable_ratio_axes`)."""
     from hepml_coffea import plotting as pl
+    from hepml_coffea.plotting.style import reusable_ratio_axes
 
+    ax, rax = reusable_ratio_axes()
     ax, _ = pl.data_mc(
         job.mc, job.data, signal=job.signal or None, labels=job.labels, colors=job.colors,
         pseudo_data=job.label.pseudo_data, log=job.log, notes=job.notes, pad_value=job.pad_value,
-        **job.label.kwargs(),
+        ax=ax, rax=rax, **job.label.kwargs(),
     )  # fmt: skip
-    pl.savefig(ax, job.path)
+    pl.savefig(ax, job.path, close=False)
     return job.path
 
 

@@ -148,3 +148,26 @@ def test_integer_axis_centred_and_label_options(plot_dir):
     assert "Simulation Private Work" in texts and "2 fb$^{-1}$ (13.6 TeV)" in texts
     assert ax.get_legend().get_title().get_text() == ""  # no flow: no note
     savefig(ax, plot_dir / "integer_axis.png")
+
+
+def test_reused_axes_give_the_same_png(process_hists, tmp_path):
+    """The plot step draws every PNG on one emptied figure: after a log plot with notes and a
+    different binning, the next PNG equals the one drawn on a new figure, pixel for pixel."""
+    import hist
+    from matplotlib.image import imread
+
+    from hepml_coffea.plotting.style import reusable_ratio_axes
+
+    mc, data = process_hists
+    other = hist.Hist(hist.axis.Regular(7, 0, 7, name="x"), storage=hist.storage.Weight())
+    other.fill([1, 2, 2, 9, -1])
+    ax, rax = reusable_ratio_axes()
+    data_mc({"a": other}, other, log=True, notes=["bdt score ≥ 0.5"], ax=ax, rax=rax, lumi=2.0)
+    savefig(ax, tmp_path / "first.png", close=False)
+    ax2, rax2 = reusable_ratio_axes()
+    assert ax2 is ax and rax2 is rax and not ax.lines and ax.get_legend() is None
+    data_mc(mc, data, signal="ttbar_semilep", lumi=10.0, ax=ax2, rax=rax2)
+    savefig(ax2, tmp_path / "reused.png", close=False)
+    fresh, _ = data_mc(mc, data, signal="ttbar_semilep", lumi=10.0)
+    savefig(fresh, tmp_path / "fresh.png")
+    np.testing.assert_array_equal(imread(tmp_path / "reused.png"), imread(tmp_path / "fresh.png"))

@@ -31,7 +31,7 @@ def test_one_png_per_histogram(apply_dir, monkeypatch, tmp_path):
         drawn.append((sorted(mc), data is not None, kw))
         return "ax", "rax"
 
-    def fake_savefig(ax, path):
+    def fake_savefig(ax, path, **kw):
         path.write_bytes(b"png")
 
     monkeypatch.setattr(pl, "data_mc", fake_data_mc)
@@ -169,7 +169,7 @@ def test_any_output_one_png_per_nominal_histogram(tmp_path, monkeypatch, source)
         drawn[len(drawn)] = (mc, data, kw)
         return "ax", "rax"
 
-    def fake_savefig(ax, path):
+    def fake_savefig(ax, path, **kw):
         path.write_bytes(b"png")
 
     monkeypatch.setattr(pl, "data_mc", fake_data_mc)
