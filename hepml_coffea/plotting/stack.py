@@ -270,7 +270,8 @@ def data_mc(
     rax.set_ylim(*ratio_range)
     ax.set_xlim(edges[0], edges[-1])
     if not getattr(axis0.traits, "ordered", True):  # a category axis: labelled bins
-        rax.figure._hepml_dirty = True  # type: ignore[attr-defined]  # fixed ticks: not reusable
+        fig: Any = rax.figure
+        fig._hepml_dirty = True  # fixed ticks: the figure is not reused
         rax.set_xticks(centers, [str(c) for c in axis0], rotation=30, ha="right")
         rax.tick_params(axis="x", which="minor", bottom=False, top=False)
     sig_top = [float(arrays[n][1].max(initial=0.0)) * signal_scale for n in signals]

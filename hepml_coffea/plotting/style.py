@@ -140,7 +140,7 @@ def reusable_ratio_axes() -> tuple[Axes, Axes]:
             a.set_yscale("linear")
         return ax, rax
     if cached is not None:
-        plt.close(cached[0].figure)
+        plt.close(cached[0].get_figure(root=True))
     _REUSABLE["ratio"] = new_ratio_axes()
     return _REUSABLE["ratio"]
 
