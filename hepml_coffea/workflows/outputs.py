@@ -35,6 +35,7 @@ __all__ = [
     "atomic_path",
     "histogram_paths",
     "safe_name",
+    "split_categories",
     "write_histograms",
     "write_json",
     "write_uhi_json",
@@ -141,7 +142,7 @@ def histogram_paths(output: Any) -> dict[str, Any]:
     return found
 
 
-def _split(path: str, h: Any) -> Iterator[tuple[str, Any]]:
+def split_categories(path: str, h: Any) -> Iterator[tuple[str, Any]]:
     """One histogram per combination of the ``StrCategory`` axes' values, path extended by them.
 
     If every axis is a ``StrCategory``, the last one stays (labelled bins).
@@ -157,7 +158,9 @@ def _split(path: str, h: Any) -> Iterator[tuple[str, Any]]:
     i = cats[0]
     name = h.axes[i].name or f"axis{i}"
     for value in h.axes[i]:
-        yield from _split(f"{path}/{value}", h[{name if h.axes[i].name else i: hist.loc(value)}])
+        yield from split_categories(
+            f"{path}/{value}", h[{name if h.axes[i].name else i: hist.loc(value)}]
+        )
 
 
 def write_histograms(path: str | os.PathLike, output: Any) -> list[str]:
@@ -172,7 +175,7 @@ def write_histograms(path: str | os.PathLike, output: Any) -> list[str]:
     written = []
     with atomic_path(path) as tmp, uproot.recreate(tmp) as out:
         for base, h in histogram_paths(output).items():
-            for key, part in _split(base, h):
+            for key, part in split_categories(base, h):
                 try:
                     out[key] = part
                 except Exception as exc:

@@ -143,7 +143,7 @@ def test_check_physical_names_branch_value_and_entries(tmp_path):
     with pytest.raises(BadValueError, match=r"entries 500-1000.*branch MET_pt holds nan") as err:
         check_physical(events, ("Muon", "Jet", "MET"))
     assert str(bad) in str(err.value) and "\n" not in str(err.value)
-    with pytest.raises(BadValueError, match="column 'met' holds 3.4e"):
+    with pytest.raises(BadValueError, match=r"column 'met' holds 3\.4e"):
         check_finite({"met": np.array([1.0, 3.4e38], np.float32)}, what="column")
     with pytest.raises(BadValueError, match="weight 'w' holds -inf"):
         check_finite({"w": [np.array([1.0]), np.array([-np.inf])]}, what="weight")

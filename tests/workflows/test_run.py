@@ -19,6 +19,7 @@ from hepml_coffea.datasets import load_fileset, sum_genweights
 from hepml_coffea.processing.registry import processor_class
 from hepml_coffea.processing.runner import run_processor
 from hepml_coffea.workflows import run_analysis
+from hepml_coffea.workflows.outputs import histogram_paths, split_categories
 
 TOY = Path(__file__).resolve().parents[1] / "processing" / "toy_processor.py"
 
@@ -33,7 +34,7 @@ def _direct(proc, path, dataset, metadata):
     events = NanoEventsFactory.from_root(
         {str(path): "Events"}, schemaclass=NanoAODSchema, metadata=meta, mode="virtual"
     ).events()
-    return proc.process(events)[dataset]
+    return proc.process(events)
 
 
 @pytest.mark.realdata
@@ -48,18 +49,24 @@ def test_dimuon_on_real_samples(real_sample, tmp_path):
     assert list(cutflow) == ["dy", "data"]
     for ds, entry in load_fileset(fs).items():
         (path,) = entry["files"]
-        ref = _direct(proc, path, ds, entry["metadata"])
+        full = _direct(proc, path, ds, entry["metadata"])
+        ref = full[ds]
         assert list(cutflow[ds]) == list(proc.cut_names)
         for cut in proc.cut_names:
             assert cutflow[ds][cut]["events"] == ref["cutflow"][cut]["events"]
             assert cutflow[ds][cut]["weighted"] == pytest.approx(
                 ref["cutflow"][cut]["weighted"], rel=1e-12
             )
+        # every histogram, split by its category values (datasets fill disjoint processes)
+        n = 0
         with uproot.open(out / "histograms.root") as f:
-            for name, h in ref["hists"].items():
-                back = f[f"{ds}/{name}"]
-                np.testing.assert_allclose(back.values(), h.values(), rtol=1e-12)
-                np.testing.assert_allclose(back.variances(), h.variances(), rtol=1e-12)
+            for base, h in histogram_paths(full).items():
+                for key, part in split_categories(base, h):
+                    back = f[key]
+                    np.testing.assert_allclose(back.values(), part.values(), rtol=1e-12)
+                    np.testing.assert_allclose(back.variances(), part.variances(), rtol=1e-12)
+                    n += 1
+        assert n > 0
     assert cutflow["data"]["mass_window"]["events"] > 0
     assert not (out / "features").exists()  # dimuon has no ML table
     info = json.loads((out / "run.json").read_text())
@@ -86,11 +93,12 @@ def test_ttbar_tables_round_trip(generated_fileset, tmp_path):
     written = sorted(p.name for p in (out / "features").iterdir())
     assert written == sorted(
         f"{ds}.{ext}"
-        for ds in ref.output
+        for ds in ref.metadata  # the datasets (the output also holds merged "hists")
         for ext in ("parquet", "root")
         if len(ref.output[ds]["table"].get("weight", []))
     )
-    for ds, res in ref.output.items():
+    for ds in ref.metadata:
+        res = ref.output[ds]
         table = res["table"]
         if not table:
             continue
@@ -128,7 +136,8 @@ def test_failed_run_leaves_no_output(generated_fileset, tmp_path):
     out = tmp_path / "out"
     with pytest.raises(Exception, match="toy failure at entry 2500"):
         run_analysis(analysis, fs, out, chunksize=500, progress=False)
-    assert sorted(p.name for p in out.rglob("*")) == ["features"]  # empty folder, nothing else
+    assert not out.exists()  # nothing that looks finished, no temporary folder left
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == [".out.lock"]
     # the same analysis without the failure writes everything
     _toy_analysis(tmp_path / "toy2")
     run_analysis(tmp_path / "toy2", fs, out, chunksize=500, progress=False)
@@ -137,6 +146,7 @@ def test_failed_run_leaves_no_output(generated_fileset, tmp_path):
             "features",
             "cutflow.json",
             "histograms.root",
+            "histograms.json",
             "report.json",
             "run.json",
             "ttbar_semilep.parquet",
@@ -147,19 +157,14 @@ def test_failed_run_leaves_no_output(generated_fileset, tmp_path):
     )
 
 
-def test_rerun_removes_stale_tables(generated_fileset, tmp_path):
+def test_rerun_replaces_the_folder_as_a_whole(generated_fileset, tmp_path):
     fs = load_fileset(generated_fileset)
     out = tmp_path / "out"
     analysis = _toy_analysis(tmp_path / "toy")
     run_analysis(analysis, {k: fs[k] for k in ("ttbar_semilep", "wjets")}, out, progress=False)
-    (out / "features" / "notes.txt").write_text("user file, kept")
-    with pytest.warns(
-        UserWarning,
-        match=r"Removed training tables of an earlier run .*wjets\.parquet, wjets\.root",
-    ):
-        run_analysis(analysis, {k: fs[k] for k in ("ttbar_semilep",)}, out, progress=False)
+    (out / "features" / "notes.txt").write_text("inside an output folder: replaced with it")
+    run_analysis(analysis, {k: fs[k] for k in ("ttbar_semilep",)}, out, progress=False)
     assert sorted(p.name for p in (out / "features").iterdir()) == [
-        "notes.txt",
         "ttbar_semilep.parquet",
         "ttbar_semilep.root",
     ]
