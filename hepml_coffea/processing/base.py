@@ -229,9 +229,10 @@ class AnalysisProcessor(processor.ProcessorABC):
         }
         objects = self.select_objects(events)
         shapes = None
-        if not is_data and alt is None and self.systematics.shapes:
+        if not is_data and self.systematics.shapes:
             shapes = JetShapes(events, self.systematics, meta)
-        variations = self.systematics.shape_variations() if shapes is not None else [NOMINAL]
+        multi = shapes is not None and alt is None
+        variations = self.systematics.shape_variations() if multi else [NOMINAL]
 
         out: dict[str, Any] = {"n_events": len(events), "table": {}}
         hists: dict[str, hist.Hist] = {}

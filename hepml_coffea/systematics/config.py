@@ -6,9 +6,9 @@ Example (``analyses/ttbar_ljets/config.toml``; every key can be changed with ``-
     corrections = ""        # correctionlib JSON; "" = the dataset metadata's "corrections"
     shapes = ["jes", "jer"] # shape variations re-run per chunk: "jes", "jer"
     jes = "jes_uncertainty" # correctionlib key (abseta, pt) -> relative 1σ, or a number
-    jer_resolution = 0.10   # relative pT resolution of unmatched jets: number or correctionlib key
-    jer_sf_up = 1.10        # JER scale factors of JERUp / JERDown (nominal: 1, jets unchanged)
-    jer_sf_down = 0.90
+    jer_resolution = "jer_resolution"  # relative pT resolution: correction (abseta, pt) or number
+    jer_sf = "jer_sf"       # JER scale factor: correction (systematic, abseta) or "nom,up,down"
+    jer_method = "stochastic"  # "stochastic" or "hybrid" (generator-jet matched, else stochastic)
     met_jet_pt_min = 15.0   # jets above this pT (GeV) enter the MET propagation
     weights = ["pileup", "muon_sf", "scale", "isr", "fsr"]   # weight variations to fill
     observables = ["*"]     # fnmatch patterns of the observables that get variation histograms
@@ -85,8 +85,8 @@ class SystematicsConfig:
     shapes: tuple[str, ...] = ()
     jes: str | float = 0.0
     jer_resolution: str | float = 0.1
-    jer_sf_up: float = 1.1
-    jer_sf_down: float = 0.9
+    jer_sf: str | tuple[float, float, float] = (1.0, 1.1, 0.9)
+    jer_method: str = "stochastic"
     met_jet_pt_min: float = 15.0
     weights: tuple[WeightDef, ...] = ()
     observables: tuple[str, ...] = ("*",)
@@ -121,10 +121,10 @@ class SystematicsConfig:
         return cls(
             corrections=str(table.get("corrections", "")),
             shapes=shapes,
-            jes=table.get("jes", 0.0),
-            jer_resolution=table.get("jer_resolution", 0.1),
-            jer_sf_up=float(table.get("jer_sf_up", 1.1)),
-            jer_sf_down=float(table.get("jer_sf_down", 0.9)),
+            jes=number_or_key(table.get("jes", 0.0)),
+            jer_resolution=number_or_key(table.get("jer_resolution", 0.1)),
+            jer_sf=_jer_sf(table.get("jer_sf", (1.0, 1.1, 0.9))),
+            jer_method=_jer_method(table.get("jer_method", "stochastic")),
             met_jet_pt_min=float(table.get("met_jet_pt_min", 15.0)),
             weights=tuple(weights),
             observables=tuple(table.get("observables", ("*",))),
@@ -159,6 +159,38 @@ class SystematicsConfig:
                 if f not in ("pt", "eta", "abseta", "phi", "mass")
             }
         )
+
+
+def number_or_key(value: Any) -> str | float:
+    """A number (also given as a string, e.g. by ``--set``) or the name of a correction."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return float(str(value))
+    except ValueError:
+        return str(value)
+
+
+def _jer_sf(value: Any) -> str | tuple[float, float, float]:
+    """``jer_sf``: a correction name, or three numbers (nominal, up, down) as a list or "a,b,c"."""
+    if isinstance(value, str):
+        parts = value.strip("[] ").split(",")
+        if len(parts) == 1:
+            return value
+        value = parts
+    try:
+        nom, up, down = (float(v) for v in value)
+    except (TypeError, ValueError):
+        msg = f"systematics.jer_sf must name a correction or give 3 numbers (nominal, up, down); got {value!r}."
+        raise ConfigError(msg) from None
+    return (nom, up, down)
+
+
+def _jer_method(value: Any) -> str:
+    if value not in ("stochastic", "hybrid"):
+        msg = f"systematics.jer_method must be 'stochastic' or 'hybrid'; got {value!r}."
+        raise ConfigError(msg)
+    return str(value)
 
 
 def _weight_def(name: str, d: Mapping[str, Any]) -> WeightDef:

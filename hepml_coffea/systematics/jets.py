@@ -5,13 +5,15 @@ selection) and return per-jet multiplicative factors applied to both pT and mass
 
 - **JES** ``<name>Up/Down``: ``f = 1 ± u(|η|, pT)``, ``u`` the relative 1σ uncertainty, either a
   configured number or a correctionlib correction with inputs ``(abseta, pt)``.
-- **JER** (the CMS "hybrid" method) with scale factor ``c`` (``jer_sf_up`` / ``jer_sf_down``;
-  nominal ``c = 1`` leaves the jets as they are): a jet matched to a generator jet
-  (``Jet_genJetIdx`` ≥ 0) gets ``pT' = pT_gen + c·(pT − pT_gen)``; an unmatched one
-  ``pT' = pT·(1 + σ·g·sqrt(max(c² − 1, 0)))`` with ``σ`` the relative resolution (a number or a
-  correctionlib correction of ``(abseta, pt)``) and ``g`` a standard normal number that is a
-  deterministic function of ``(run, event, jet index)``: the same event gets the same smearing
-  whatever the chunking, executor or worker. Factors are clipped at 0.
+- **JER** with the resolution scale factor ``c(|η|)`` (data/simulation; nominal, up and down):
+  the simulated jets are smeared in EVERY pass (the nominal with the nominal ``c``; ``JERUp`` /
+  ``JERDown`` with ``c_up`` / ``c_down``; the JES passes on top of the nominal smearing).
+  "stochastic": ``pT' = pT·(1 + σ·g·sqrt(max(c² − 1, 0)))`` with ``σ`` the relative resolution
+  (a number or a correction of ``(abseta, pt)``) and ``g`` a standard normal number that is a
+  deterministic function of ``(run, event, jet index)``: the same jet gets the same smearing
+  whatever the chunking, executor or worker, and the same ``g`` in every pass. "hybrid" (CMS): a
+  jet matched to a generator jet (``Jet_genJetIdx`` ≥ 0) gets ``pT' = pT_gen + c·(pT − pT_gen)``,
+  the others the stochastic smearing. ``c = 1`` leaves the jets as they are. Factors ≥ 0.
 - **MET** (type-1-like propagation): ``MET⃗' = MET⃗ − Σ_j (f_j − 1)·pT⃗_j`` over the jets of the
   collection with nominal pT > ``met_jet_pt_min`` (15 GeV by default), before any jet selection.
 """
@@ -114,20 +116,32 @@ def jes_factors(jets: FlatJets, uncertainty: Lookup, direction: int) -> np.ndarr
     return np.clip(1.0 + direction * u, 0.0, None)
 
 
-def jer_factors(jets: FlatJets, resolution: Lookup, sf: float, seed: int = 0) -> np.ndarray:
-    """Hybrid JER factors per jet for scale factor ``sf`` (see the module docstring)."""
+def jer_factors(
+    jets: FlatJets,
+    resolution: Lookup,
+    sf: np.ndarray | float,
+    seed: int = 0,
+    hybrid: bool = False,
+) -> np.ndarray:
+    """JER factors per jet for the scale factor(s) ``sf`` (see the module docstring).
+
+    ``sf`` is one number or one value per jet; ``hybrid`` uses the matched generator jets
+    (``jets.gen_pt`` finite), the stochastic smearing for the others.
+    """
     pt = np.asarray(jets.pt, dtype=np.float64)
+    c = np.broadcast_to(np.asarray(sf, dtype=np.float64), pt.shape)
     out = np.ones(len(pt))
-    matched = np.isfinite(jets.gen_pt)
-    gen = jets.gen_pt[matched]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out[matched] = (gen + sf * (pt[matched] - gen)) / pt[matched]
-    if sf > 1.0 and (~matched).any():
-        um = ~matched
+    matched = np.isfinite(jets.gen_pt) if hybrid else np.zeros(len(pt), dtype=bool)
+    if matched.any():
+        gen = jets.gen_pt[matched]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[matched] = (gen + c[matched] * (pt[matched] - gen)) / pt[matched]
+    um = ~matched & (c > 1.0)
+    if um.any():
         ev = jets.event_of_jet[um]
         g = deterministic_normal(jets.run[ev], jets.event[ev], jets.index[um], seed)
         sigma = np.asarray(resolution(np.abs(jets.eta[um]), pt[um]), dtype=np.float64)
-        out[um] = 1.0 + sigma * g * np.sqrt(sf * sf - 1.0)
+        out[um] = 1.0 + sigma * g * np.sqrt(c[um] ** 2 - 1.0)
     return np.clip(np.nan_to_num(out, nan=1.0), 0.0, None)
 
 

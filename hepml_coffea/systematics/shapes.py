@@ -62,7 +62,9 @@ class JetShapes:
             counts=counts,
             run=ak.to_numpy(events.run),
             event=ak.to_numpy(events.event),
-            gen_pt=_gen_pt(events, counts) if "jer" in syst.shapes else np.zeros(0),
+            gen_pt=_gen_pt(events, counts)
+            if "jer" in syst.shapes and syst.jer_method == "hybrid"
+            else np.full(int(counts.sum()), np.nan),
         )
         self._meta = dict(meta)
         self._cache: dict[str, np.ndarray | None] = {}
@@ -85,20 +87,52 @@ class JetShapes:
         corr = correction(load_corrections(path), str(value), path)
         return lambda abseta, pt: np.asarray(corr.evaluate(abseta, pt), dtype=np.float64)
 
-    def factors(self, variation: ShapeVariation) -> np.ndarray | None:
-        """Per-jet pT/mass factors of ``variation`` (None for the nominal)."""
-        if not variation.systematic:
+    def _jer_sf(self, direction: int) -> np.ndarray | None:
+        """Per-jet JER scale factor (nominal 0, up +1, down -1); None if unavailable."""
+        value = self.syst.jer_sf
+        if isinstance(value, tuple):
+            return np.full(len(self.jets.pt), value[{0: 0, 1: 1, -1: 2}[direction]])
+        path = corrections_path(self.syst, self._meta)
+        if path is None:
+            self._lookup(value, "jer_sf")  # warns
             return None
+        corr = correction(load_corrections(path), value, path)
+        syst = {0: "nominal", 1: "up", -1: "down"}[direction]
+        return np.asarray(corr.evaluate(syst, np.abs(self.jets.eta)), dtype=np.float64)
+
+    def _jer(self, direction: int) -> np.ndarray | None:
+        key = f"jer{direction}"
+        if key not in self._cache:
+            sf = self._jer_sf(direction)
+            res = self._lookup(self.syst.jer_resolution, "jer_resolution")
+            hybrid = self.syst.jer_method == "hybrid"
+            self._cache[key] = (
+                None
+                if sf is None or res is None
+                else jer_factors(self.jets, res, sf, seed=JER_SEED, hybrid=hybrid)
+            )
+        return self._cache[key]
+
+    def factors(self, variation: ShapeVariation) -> np.ndarray | None:
+        """Per-jet pT/mass factors of ``variation`` (None: the jets as reconstructed).
+
+        With JER configured, every pass smears: the nominal and the JES passes with the nominal
+        scale factor, ``JERUp``/``JERDown`` with theirs.
+        """
+        nominal = self._jer(0) if "jer" in self.syst.shapes else None
+        if variation.systematic == "jer":
+            return self._jer(variation.direction)
+        if variation.systematic != "jes":
+            return nominal
         if variation.name not in self._cache:
-            f: np.ndarray | None
-            if variation.systematic == "jes":
-                unc = self._lookup(self.syst.jes, "jes")
-                f = None if unc is None else jes_factors(self.jets, unc, variation.direction)
+            unc = self._lookup(self.syst.jes, "jes")
+            if unc is None:
+                self._cache[variation.name] = nominal
             else:
-                sf = self.syst.jer_sf_up if variation.direction > 0 else self.syst.jer_sf_down
-                res = self._lookup(self.syst.jer_resolution, "jer_resolution")
-                f = None if res is None else jer_factors(self.jets, res, sf, seed=JER_SEED)
-            self._cache[variation.name] = f
+                base = np.ones(len(self.jets.pt)) if nominal is None else nominal
+                smeared = FlatJets(**{**self.jets.__dict__, "pt": self.jets.pt * base})
+                f = base * jes_factors(smeared, unc, variation.direction)
+                self._cache[variation.name] = f
         return self._cache[variation.name]
 
     def met(self, factors: np.ndarray | None, met: ak.Array) -> ak.Array:
