@@ -92,20 +92,36 @@ def _hist(apply_dir, key):
         return f[key].to_hist()
 
 
-def test_score_histograms_total_weight(apply_dir):
-    for dataset in _datasets(apply_dir):
+def _process_tables(apply_dir) -> dict[str, pd.DataFrame]:
+    """The apply tables merged by physics process (the histograms' process axis)."""
+    frames: dict[str, list[pd.DataFrame]] = {}
+    for dataset, meta in _datasets(apply_dir).items():
         table = pd.read_parquet(apply_dir / "features" / f"{dataset}.parquet")
+        frames.setdefault(meta["process"], []).append(table)
+    return {p: pd.concat(f, ignore_index=True) for p, f in frames.items()}
+
+
+REGIONS = ("4j1b", "4j2b")  # [regions] of config.toml: together every selected event
+
+
+def test_score_histograms_total_weight(apply_dir):
+    n_checked = 0
+    for process, table in _process_tables(apply_dir).items():
         for model in ("bdt", "kbdt"):
-            h = _hist(apply_dir, f"{dataset}/score_{model}")
-            total = h.values(flow=True).sum()
+            hs = [_hist(apply_dir, f"score_{model}/{r}/{process}/nominal") for r in REGIONS]
+            total = sum(h.values(flow=True).sum() for h in hs)
             assert total == pytest.approx(table["weight"].sum(), rel=1e-9, abs=1e-9)
-            counts, _ = np.histogram(table[f"score_{model}"], bins=h.axes[0].edges)
+            edges = hs[0].axes[0].edges
+            x = np.clip(table[f"score_{model}"], edges[0], np.nextafter(edges[-1], 0))
+            counts, _ = np.histogram(x, bins=edges)
             # weights² per bin: the stored variances of a Weight histogram
-            w2, _ = np.histogram(
-                table[f"score_{model}"], bins=h.axes[0].edges, weights=table["weight"] ** 2
-            )
-            np.testing.assert_allclose(h.variances(), w2, rtol=1e-9, atol=1e-12)
+            w2, _ = np.histogram(x, bins=edges, weights=table["weight"] ** 2)
+            got = sum(h.variances(flow=True) for h in hs)
+            got = np.concatenate([[got[0] + got[1]], got[2:-2], [got[-2] + got[-1]]])
+            np.testing.assert_allclose(got, w2, rtol=1e-9, atol=1e-12)
             assert counts.sum() == len(table)
+            n_checked += len(table)
+    assert n_checked > 1000
 
 
 def test_after_cut_histograms_equal_hand_fill(apply_dir, bdt_dir):
@@ -113,12 +129,13 @@ def test_after_cut_histograms_equal_hand_fill(apply_dir, bdt_dir):
     assert 0.0 < cut < 1.0
     names = json.loads((apply_dir / "run.json").read_text())["feature_names"]
     n_passed = 0
-    for dataset in ("ttbar_semilep", "wjets", "data"):
-        table = pd.read_parquet(apply_dir / "features" / f"{dataset}.parquet")
+    tables = _process_tables(apply_dir)
+    for process in ("ttbar", "wjets", "data"):
+        table = tables[process]
         passed = table[table["score_bdt"] >= cut]
         n_passed += len(passed)
-        for feat in ("ht", "n_jets", "m_jjb", names[0]):
-            h = _hist(apply_dir, f"{dataset}/{feat}__bdt")
+        for feat in ("ht", "m_jjb", names[0]):
+            h = _hist(apply_dir, f"{feat}/pass_bdt/{process}/nominal")
             edges = h.axes[0].edges
             x = passed[feat].to_numpy(np.float64)
             w = passed["weight"].to_numpy()
@@ -127,8 +144,12 @@ def test_after_cut_histograms_equal_hand_fill(apply_dir, bdt_dir):
             assert h.values(flow=True).sum() == pytest.approx(w.sum(), rel=1e-9, abs=1e-9)
             # and not the histogram before the cut
             if len(passed) < len(table):
-                before = _hist(apply_dir, f"{dataset}/{feat}")
-                assert before.values(flow=True).sum() != pytest.approx(w.sum())
+                before = sum(
+                    _hist(apply_dir, f"{feat}/{r}/{process}/nominal").values(flow=True).sum()
+                    for r in REGIONS
+                )
+                assert before == pytest.approx(table["weight"].sum(), rel=1e-9, abs=1e-9)
+                assert before != pytest.approx(w.sum())
     assert n_passed > 50
 
 
