@@ -32,6 +32,9 @@ class DimuonProcessor(AnalysisProcessor):
         "mass_window",
     )
 
+    def input_collections(self) -> tuple[str, ...]:
+        return ("Muon",)
+
     def cut_branches(self) -> dict[str, str]:
         m = self.config["muons"]
         return {m[k]: f"muons.{k}" for k in ("id_branch", "iso_branch") if m.get(k)}

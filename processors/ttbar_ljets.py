@@ -45,6 +45,9 @@ class TTbarLJetsProcessor(AnalysisProcessor):
         "one_btag",
     )
 
+    def input_collections(self) -> tuple[str, ...]:
+        return ("Muon", "Electron", "Jet", self.config["met"]["branch"])
+
     def cut_branches(self) -> dict[str, str]:
         c = self.config
         out = {c["btag"]["branch"]: "btag.branch"}

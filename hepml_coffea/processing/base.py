@@ -2,8 +2,8 @@
 
 Per chunk, :meth:`AnalysisProcessor.process` does, in order:
 
-1. **once**: sentinel check of the cut branches (:meth:`~AnalysisProcessor.cut_branches`), input
-   validation, trigger OR and (data) golden-JSON lumi mask, :meth:`select_objects` (everything
+1. **once**: input validation of :meth:`input_collections` (corrupt values raise
+   ``BadValueError``), sentinel check of the cut branches (:meth:`cut_branches`), trigger OR and (data) golden-JSON lumi mask, :meth:`select_objects` (everything
    that does not depend on the jet energy: leptons, the jets' quality mask, raw MET), the
    :class:`~hepml_coffea.systematics.shapes.JetShapes` (MC with ``systematics.shapes``);
 2. **per shape variation** (``nominal``, then ``JESUp``, ``JESDown``, ``JERUp``, ``JERDown`` as
@@ -59,6 +59,7 @@ from coffea.analysis_tools import PackedSelection, Weights
 
 from hepml_coffea.features.objects import EventObjects
 from hepml_coffea.features.spec import FeatureSpec
+from hepml_coffea.processing.validation import check_physical
 from hepml_coffea.selection.branches import get_branch
 from hepml_coffea.selection.cutflow import cutflow
 from hepml_coffea.selection.events import (
@@ -175,6 +176,10 @@ class AnalysisProcessor(processor.ProcessorABC):
         """
         return {}
 
+    def input_collections(self) -> tuple[str, ...]:
+        """Collections whose pt/eta/phi/mass are checked for corrupt values once per chunk."""
+        return ()
+
     def cut_branches(self) -> dict[str, str]:
         """``{branch: config key}`` of the branches the cuts use, checked for sentinel values."""
         return {}
@@ -222,6 +227,7 @@ class AnalysisProcessor(processor.ProcessorABC):
         is_data = bool(meta.get("is_data", False))
         proc_name = process_of(self.processes, meta)
         alt = None if is_data else meta.get("variation")
+        check_physical(events, collections=self.input_collections())
         check_sentinels(events, self.cut_branches())
         base_masks = {
             "trigger": trigger_mask(events, trigger_paths(self.config, meta)),
