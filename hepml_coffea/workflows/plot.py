@@ -14,7 +14,9 @@ the category values in axis order; the ROOT file holds the same names). In each 
   are drawn;
 - the other components name the PNG: ``a_b.png`` (e.g. ``m_jjb_pass_bdt.png`` for the
   observable ``m_jjb`` in the region ``pass_bdt``). A region ``pass_<model>`` says so on the plot
-  ("<model> score ≥ cut", with the cut of ``run.json`` when recorded).
+  ("<model> score ≥ cut", with the cut of ``run.json`` ``score_cuts`` when recorded). A score's
+  plot says that its MC includes the model's training events unless ``run.json`` ``models``
+  marks the model k-fold (evaluate draws the unbiased data/MC score plot).
 
 ``cutflow.png`` shows each process, the MC total and the data per cut. Plots are drawn in a pool
 of processes (one per core) when there are many.
@@ -162,6 +164,24 @@ class PlotJob:
     label: LabelOptions = field(default_factory=LabelOptions)
 
 
+def _score_notes(observable: str, models: Mapping[str, Any]) -> list[str]:
+    """A model score's MC holds the events the model trained on unless it is a k-fold model:
+    say so on its plot (``run.json`` ``models: {name: {"kfold": bool}}`` when recorded)."""
+    if not observable.startswith("score_"):
+        return []
+    model = observable[len("score_") :]
+    meta = models.get(model)
+    if meta is None:
+        model = next((m for m in models if model.startswith(m + "_")), model)
+        meta = models.get(model)
+    if meta is not None and meta.get("kfold"):
+        return ["MC: out-of-fold scores (k-fold)"]
+    return [
+        f"MC includes the events {model} trained on (biased);",
+        f"unbiased MC: evaluate's data_mc_score_{model}.png",
+    ]
+
+
 def _pads(info: Mapping[str, Any]) -> dict[str, float]:
     """Padding value per feature: the analysis' ``features.pads``, else the registry default."""
     from hepml_coffea.features.registry import registered_features
@@ -221,7 +241,7 @@ def plot_jobs(
         if not mc:
             mc, data_hists = dict(g), []
         data = sum(data_hists[1:], data_hists[0]) if data_hists else None
-        notes = []
+        notes = _score_notes(obs_of[name], info.get("models") or {})
         for part in name.split("_pass_")[1:]:
             cut = cuts.get(part)
             notes.append(

@@ -236,3 +236,16 @@ def test_cli_plot_prints_the_plots_folder(tmp_path, capsys):
     folder = _synthetic_output(tmp_path / "out")
     assert main(["plot", str(folder), "--lumi", "44.4", "--cms-label", "Open Data"]) == 0
     assert capsys.readouterr().out.strip() == f"wrote 6 plots to {folder / 'plots'}"
+
+
+def test_score_plots_say_whether_mc_saw_training_events():
+    from hepml_coffea.workflows.plot import _score_notes
+
+    assert _score_notes("m_jjb", {}) == []
+    biased = _score_notes("score_bdt", {})
+    assert "MC includes the events bdt trained on (biased);" in biased
+    assert any("data_mc_score_bdt.png" in n for n in biased)
+    models = {"kbdt": {"kfold": True}, "bdt": {"kfold": False}}
+    assert _score_notes("score_kbdt", models) == ["MC: out-of-fold scores (k-fold)"]
+    assert _score_notes("score_kbdt_ttbar", models) == ["MC: out-of-fold scores (k-fold)"]
+    assert _score_notes("score_bdt", models)[0].startswith("MC includes")
