@@ -12,6 +12,9 @@ Each region is a channel, each MC process a sample. Modifiers:
   not means "this systematic does not apply to this process" (the category axes of a histogram
   hold every combination) and adds no modifier.
 
+Bins empty in every MC process and in the data carry no information and are left out; a bin
+with data but no MC prediction is an error.
+
 Pruning: a normsys whose yield changes by less than ``prune_threshold`` (relative) both up and
 down is dropped, and so is a histosys whose shape (normalised to the nominal yield) differs from
 the nominal by less than ``prune_threshold`` of the nominal in every bin.
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,7 +32,7 @@ from numpy.typing import NDArray
 from hepml_coffea.errors import ConfigError, FilesetError
 from hepml_coffea.statistics.templates import NOMINAL, Templates
 
-__all__ = ["FitConfig", "PruningEntry", "build_workspace", "systematic_names"]
+__all__ = ["BuiltWorkspace", "FitConfig", "PruningEntry", "build_workspace", "systematic_names"]
 
 POI = "mu"
 _UP, _DOWN = "Up", "Down"
@@ -53,6 +56,8 @@ class FitConfig:
         Whether to add the MC statistical uncertainty (staterror).
     prune_threshold : float
         Relative size below which a normsys or histosys is dropped.
+    rebin : int
+        Merge every ``rebin`` adjacent bins of the histograms before the fit (1: as they are).
     """
 
     signal: tuple[str, ...] = ("ttbar",)
@@ -61,6 +66,7 @@ class FitConfig:
     lumi_uncertainty: float = 0.016
     mc_stat: bool = True
     prune_threshold: float = 0.005
+    rebin: int = 1
 
     @classmethod
     def from_mapping(cls, table: Mapping[str, Any] | None, source: str = "[fit]") -> FitConfig:
@@ -87,6 +93,12 @@ class FitConfig:
                     msg = f"{source} {key} must be a number >= 0; got {value!r}."
                     raise ConfigError(msg)
                 kwargs[key] = float(value)
+        if "rebin" in table:
+            value = table["rebin"]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                msg = f"{source} rebin must be an integer >= 1; got {value!r}."
+                raise ConfigError(msg)
+            kwargs["rebin"] = value
         if "mc_stat" in table:
             if not isinstance(table["mc_stat"], bool):
                 msg = f"{source} mc_stat must be true or false; got {table['mc_stat']!r}."
@@ -162,9 +174,15 @@ def _check_complete(templates: Templates, region: str, processes: list[str]) -> 
     return [v for v in variations if v != NOMINAL]
 
 
-def build_workspace(
-    templates: Templates, config: FitConfig
-) -> tuple[dict[str, Any], list[PruningEntry]]:
+class BuiltWorkspace(NamedTuple):
+    """What :func:`build_workspace` returns."""
+
+    spec: dict[str, Any]
+    pruning: list[PruningEntry]
+    bins: dict[str, NDArray[np.intp]]  # per region: indices of the histogram bins in the fit
+
+
+def build_workspace(templates: Templates, config: FitConfig) -> BuiltWorkspace:
     """Build the pyhf workspace specification.
 
     Parameters
@@ -174,20 +192,23 @@ def build_workspace(
 
     Returns
     -------
-    spec : dict
-        A pyhf workspace (``channels``, ``observations``, ``measurements``, ``version``).
-    pruning : list of PruningEntry
-        Every normsys/histosys considered, with its size and whether it was kept.
+    BuiltWorkspace
+        ``spec``: the pyhf workspace (``channels``, ``observations``, ``measurements``,
+        ``version``); ``pruning``: every normsys/histosys considered, with its size and whether
+        it was kept; ``bins``: per region, the histogram bins in the model (a bin empty in
+        every MC process and in the data carries no information and is left out).
 
     Raises
     ------
     ConfigError
         Unknown region or signal process.
     FilesetError
-        Missing variation or data histogram, or a bin with no MC prediction.
+        Missing variation or data histogram, or a bin with data but no MC prediction.
     """
+    templates = templates.rebinned(config.rebin)
     regions = _select_regions(templates, config)
     built = _Built(spec={})
+    bins: dict[str, NDArray[np.intp]] = {}
     channels, observations = [], []
     signal_seen: set[str] = set()
     for region in regions:
@@ -204,24 +225,31 @@ def build_workspace(
                 raise FilesetError(msg)
         variations = _check_complete(templates, region, processes)
         processes = [p for p in processes if templates.get(region, p).sum() != 0]
-        total = np.sum([templates.get(region, p) for p in processes], axis=0)
-        empty = np.flatnonzero(np.atleast_1d(total) <= 0)
-        if empty.size:
-            b = int(empty[0])
+        total = np.sum([np.clip(templates.get(region, p), 0.0, None) for p in processes], axis=0)
+        observed = templates.get(region, config.data)
+        no_mc = np.atleast_1d(total) <= 0
+        bad = np.flatnonzero(no_mc & (observed != 0))
+        if bad.size:
+            b = int(bad[0])
             lo, hi = templates.edges[b], templates.edges[b + 1]
             msg = (
                 f"bin {b} [{lo:g}, {hi:g}) of {templates.observable!r} in region {region!r} has no MC "
-                f"prediction (total {float(np.atleast_1d(total)[b]):g}); merge it with its neighbour "
-                "(fewer or wider bins)."
+                f"prediction but {observed[b]:g} data events; merge it with its neighbour (fewer or "
+                "wider bins) or fill the missing process."
             )
             raise FilesetError(msg)
+        keep = np.flatnonzero(~no_mc)  # bins empty in MC and data carry no information
+        if keep.size == 0:
+            msg = f"region {region!r} of {templates.observable!r} has no MC prediction in any bin; leave it out of [fit] regions."
+            raise FilesetError(msg)
+        bins[region] = keep
         samples = []
         for p in processes:
-            samples.append(_sample(templates, region, p, variations, config, built))
+            samples.append(_sample(templates, region, p, variations, config, built, keep))
             if p in config.signal:
                 signal_seen.add(p)
         channels.append({"name": region, "samples": samples})
-        observations.append({"name": region, "data": templates.get(region, config.data).tolist()})
+        observations.append({"name": region, "data": observed[keep].tolist()})
     missing_signal = [s for s in config.signal if s not in signal_seen]
     if missing_signal:
         known = sorted({p for r in regions for p in templates.processes(r)} - {config.data})
@@ -241,7 +269,7 @@ def build_workspace(
         ],
         "version": "1.0.0",
     }
-    return built.spec, built.pruning
+    return BuiltWorkspace(built.spec, built.pruning, bins)
 
 
 def _sample(
@@ -251,8 +279,9 @@ def _sample(
     variations: list[str],
     config: FitConfig,
     built: _Built,
+    keep: NDArray[np.intp],
 ) -> dict[str, Any]:
-    nominal = np.clip(templates.get(region, process), 0.0, None)
+    nominal = np.clip(templates.get(region, process), 0.0, None)[keep]
     modifiers: list[dict[str, Any]] = []
     if process in config.signal:
         modifiers.append({"name": POI, "type": "normfactor", "data": None})
@@ -260,19 +289,21 @@ def _sample(
         u = config.lumi_uncertainty
         modifiers.append({"name": "lumi", "type": "normsys", "data": {"hi": 1 + u, "lo": 1 - u}})
     if config.mc_stat:
-        err = np.sqrt(np.clip(templates.variances[(region, process, NOMINAL)], 0.0, None))
+        err = np.sqrt(np.clip(templates.variances[(region, process, NOMINAL)], 0.0, None))[keep]
         modifiers.append({"name": f"staterror_{region}", "type": "staterror", "data": err.tolist()})
     for syst in systematic_names(variations):
-        modifiers += _systematic(templates, region, process, syst, nominal, config, built)
+        modifiers += _systematic(templates, region, process, syst, nominal, config, built, keep)
     return {"name": process, "data": nominal.tolist(), "modifiers": modifiers}
 
 
-def _variation(templates: Templates, region: str, process: str, name: str) -> NDArray | None:
+def _variation(
+    templates: Templates, region: str, process: str, name: str, keep: NDArray[np.intp]
+) -> NDArray | None:
     """The variation's contents, or None if absent or empty (does not apply to the process)."""
     values = templates.values.get((region, process, name))
     if values is None or not np.any(values):
         return None
-    return np.clip(values, 0.0, None)
+    return np.clip(values, 0.0, None)[keep]
 
 
 def _systematic(
@@ -283,9 +314,10 @@ def _systematic(
     nominal: NDArray,
     config: FitConfig,
     built: _Built,
+    keep: NDArray[np.intp],
 ) -> list[dict[str, Any]]:
-    up = _variation(templates, region, process, syst + _UP)
-    down = _variation(templates, region, process, syst + _DOWN)
+    up = _variation(templates, region, process, syst + _UP, keep)
+    down = _variation(templates, region, process, syst + _DOWN, keep)
     if up is None and down is None:
         return []
     symmetrised = up is None or down is None
@@ -298,11 +330,11 @@ def _systematic(
     norm_up, norm_down = up.sum() / n_sum, down.sum() / n_sum
     out: list[dict[str, Any]] = []
     size = float(max(abs(norm_up - 1), abs(norm_down - 1)))
-    keep = bool(size >= config.prune_threshold and size > 0)
+    kept = bool(size >= config.prune_threshold and size > 0)
     built.pruning.append(
-        PruningEntry(region, process, syst, "normsys", float(size), keep, symmetrised)
+        PruningEntry(region, process, syst, "normsys", float(size), kept, symmetrised)
     )
-    if keep:
+    if kept:
         hi, lo = max(norm_up, 1e-6), max(norm_down, 1e-6)
         out.append({"name": syst, "type": "normsys", "data": {"hi": hi, "lo": lo}})
     shape_up = up / norm_up if norm_up > 0 else nominal
@@ -310,11 +342,11 @@ def _systematic(
     ok = nominal > 0
     diff = np.maximum(np.abs(shape_up - nominal), np.abs(shape_down - nominal))
     shape_size = float(np.max(diff[ok] / nominal[ok], initial=0.0))
-    keep = bool(shape_size >= config.prune_threshold and shape_size > 0)
+    kept = bool(shape_size >= config.prune_threshold and shape_size > 0)
     built.pruning.append(
-        PruningEntry(region, process, syst, "histosys", shape_size, keep, symmetrised)
+        PruningEntry(region, process, syst, "histosys", shape_size, kept, symmetrised)
     )
-    if keep:
+    if kept:
         out.append(
             {
                 "name": syst,

@@ -69,6 +69,25 @@ class Templates:
         """Bin contents of one histogram (KeyError if absent)."""
         return self.values[(region, process, variation)]
 
+    def rebinned(self, factor: int) -> Templates:
+        """A copy with every ``factor`` adjacent bins merged (the last group may be smaller)."""
+        if factor < 1:
+            msg = f"rebin factor must be an integer >= 1; got {factor!r}."
+            raise ConfigError(msg)
+        if factor == 1:
+            return self
+        n = len(self.edges) - 1
+        starts = np.arange(0, n, factor)
+        edges = np.append(self.edges[starts], self.edges[-1])
+        out = Templates(self.observable, edges, source=self.source, xlabel=self.xlabel)
+        for key, values in self.values.items():
+            out.add(
+                *key,
+                np.add.reduceat(values, starts),
+                np.add.reduceat(self.variances[key], starts),
+            )
+        return out
+
     def add(
         self,
         region: str,

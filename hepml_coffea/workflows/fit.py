@@ -20,9 +20,12 @@ import dataclasses
 import json
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pyhf
 
 from hepml_coffea.errors import ConfigError, InputFileError
 from hepml_coffea.processing.outputs import write_json
@@ -40,8 +43,8 @@ class FitResult:
     mu: float
     mu_uncertainty: float
     parameters: inference.FitParameters
-    significance_observed: float
-    significance_expected: float
+    significance_observed: float | None
+    significance_expected: float | None
     limit_observed: float | None
     limit_expected: list[float | None]  # −2σ, −1σ, median, +1σ, +2σ
     impacts: list[inference.Impact] = field(default_factory=list)
@@ -49,6 +52,7 @@ class FitResult:
     out: Path = Path()
     plots: list[Path] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # steps that failed (their results are None)
 
     def to_dict(self) -> dict[str, Any]:
         """The content of ``fit.json``."""
@@ -65,8 +69,8 @@ class FitResult:
             "significance": {
                 "observed": self.significance_observed,
                 "expected": self.significance_expected,
-                "p_value_observed": inference.p_value(self.significance_observed),
-                "p_value_expected": inference.p_value(self.significance_expected),
+                "p_value_observed": _p(self.significance_observed),
+                "p_value_expected": _p(self.significance_expected),
             },
             "upper_limit_95cl": {
                 "observed": self.limit_observed,
@@ -79,15 +83,20 @@ class FitResult:
             "pruning": [dataclasses.asdict(e) for e in self.pruning],
             "plots": [p.name for p in self.plots],
             "timings_s": self.timings,
+            "problems": self.problems,
         }
 
     def summary(self) -> str:
         """One line for the terminal."""
         lim = "n/a" if self.limit_observed is None else f"{self.limit_observed:.3g}"
         exp = "n/a" if self.limit_expected[2] is None else f"{self.limit_expected[2]:.3g}"
+        z_obs, z_exp = (
+            "n/a" if z is None else f"{z:.2f}σ"
+            for z in (self.significance_observed, self.significance_expected)
+        )
         return (
-            f"mu = {self.mu:.3f} ± {self.mu_uncertainty:.3f}; significance {self.significance_observed:.2f}σ "
-            f"observed ({self.significance_expected:.2f}σ expected); 95% CL limit mu < {lim} "
+            f"mu = {self.mu:.3f} ± {self.mu_uncertainty:.3f}; significance {z_obs} "
+            f"observed ({z_exp} expected); 95% CL limit mu < {lim} "
             f"(expected {exp}); {len(self.plots)} plots → {self.out}/"
         )
 
@@ -186,6 +195,7 @@ def run_fit(
     out = Path(out)
     pruning: list[PruningEntry] = []
     templates = None
+    bins = None
     cfg: FitConfig | None = None
     if source.is_file():
         ws, model, data = load_workspace(source)
@@ -199,32 +209,54 @@ def run_fit(
             raise ConfigError(msg)
         cfg = config if config is not None else load_fit_config(source, overrides)
         templates = read_templates(source / "histograms.root", observable)
-        spec, pruning = build_workspace(templates, cfg)
+        spec, pruning, bins = build_workspace(templates, cfg)
+        templates = templates.rebinned(cfg.rebin)  # as in the model, for the plots
         ws, model, data = load_workspace(spec, f"the workspace built from {source}")
         if lumi is None:
             lumi = _lumi_fb(source)
     timings["build"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    best = inference.fit_parameters(model, data)
+    try:
+        best = inference.fit_parameters(model, data)
+    except pyhf.exceptions.FailedMinimization as exc:
+        msg = (
+            f"the fit of {source} did not converge ({exc}); bins with data but a tiny prediction "
+            "are the usual cause: merge bins with --set rebin=N or choose fewer regions."
+        )
+        raise ConfigError(msg) from None
     poi = model.config.poi_index
     timings["fit"] = time.perf_counter() - t
+    problems: list[str] = []
     t = time.perf_counter()
-    z_obs, z_exp = inference.significance(model, data)
+    z_obs: float | None = None
+    z_exp: float | None = None
+    try:
+        z_obs, z_exp = inference.significance(model, data)
+    except pyhf.exceptions.FailedMinimization as exc:
+        problems.append(f"significance: the background-only fit failed ({exc})")
     timings["significance"] = time.perf_counter() - t
     lim_obs: float | None = None
     lim_exp: list[float | None] = [None] * 5
     if limit:
         t = time.perf_counter()
-        lim_obs, lim_exp = inference.upper_limit(
-            model, data, guess=max(best.bestfit[poi], 0.0) + 2 * best.uncertainty[poi]
-        )
+        try:
+            lim_obs, lim_exp = inference.upper_limit(
+                model, data, guess=max(best.bestfit[poi], 0.0) + 2 * best.uncertainty[poi]
+            )
+        except pyhf.exceptions.FailedMinimization as exc:
+            problems.append(f"upper limit: a fit failed ({exc})")
         timings["limit"] = time.perf_counter() - t
     ranked: list[inference.Impact] = []
     if impacts:
         t = time.perf_counter()
-        ranked = inference.impacts(model, data, best)
+        try:
+            ranked = inference.impacts(model, data, best)
+        except pyhf.exceptions.FailedMinimization as exc:
+            problems.append(f"impacts: a fit failed ({exc})")
         timings["impacts"] = time.perf_counter() - t
+    for problem in problems:
+        warnings.warn(f"fit of {source}: {problem}; reported as null in fit.json.", stacklevel=2)
 
     result = FitResult(
         mu=float(best.bestfit[poi]),
@@ -236,6 +268,7 @@ def run_fit(
         limit_expected=lim_exp,
         impacts=ranked,
         pruning=pruning,
+        problems=problems,
         out=out,
         timings=timings,
     )
@@ -246,7 +279,7 @@ def run_fit(
 
         t = time.perf_counter()
         result.plots = draw_fit_plots(
-            model, data, best, ranked, templates, out / "plots", lumi=lumi
+            model, data, best, ranked, templates, out / "plots", lumi=lumi, bins=bins
         )
         timings["plots"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
@@ -254,10 +287,15 @@ def run_fit(
         "input": os.fspath(source),
         "observable": observable if templates is not None else None,
         "config": dataclasses.asdict(cfg) if cfg is not None else None,
+        "bins": bins,
         **result.to_dict(),
     }
     write_json(out / "fit.json", info)
     return result
+
+
+def _p(z: float | None) -> float | None:
+    return None if z is None else inference.p_value(z)
 
 
 def _lumi_fb(folder: Path) -> float | None:

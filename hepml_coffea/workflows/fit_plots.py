@@ -8,14 +8,22 @@ nominal ± pre-fit uncertainty, the signal at mu = 1).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from hepml_coffea.statistics.inference import FitParameters, Impact, constrained_parameters
 from hepml_coffea.statistics.templates import Templates
 
 __all__ = ["draw_fit_plots"]
+
+
+def _expand(values: NDArray, keep: NDArray[np.intp], n_bins: int) -> NDArray[np.float64]:
+    full = np.zeros(n_bins)
+    full[keep] = values
+    return full
 
 
 def draw_fit_plots(
@@ -28,8 +36,14 @@ def draw_fit_plots(
     *,
     lumi: float | None = None,
     status: str | None = None,
+    bins: Mapping[str, NDArray[np.intp]] | None = None,
 ) -> list[Path]:
-    """Draw ``prefit_<region>.png``, ``postfit_<region>.png``, ``pulls.png``, ``impacts.png``; return their paths."""
+    """Draw ``prefit_<region>.png``, ``postfit_<region>.png``, ``pulls.png``, ``impacts.png``; return their paths.
+
+    ``bins`` (per region, the histogram bins in the model; see
+    :func:`hepml_coffea.statistics.build_workspace`) puts the model's bins back on the
+    observable's axis, with zero in the bins left out.
+    """
     import cabinetry
 
     from hepml_coffea.plotting.fit import fit_data_mc, impact_ranking, pulls
@@ -45,16 +59,20 @@ def draw_fit_plots(
     for label, fit_results in (("prefit", None), ("postfit", results)):
         pred = cabinetry.model_utils.prediction(model, fit_results=fit_results)
         for c, channel in enumerate(model.config.channels):
+            observed = data[model.config.channel_slices[channel]]
+            unc = np.asarray(pred.total_stdev_model_bins[c][-1])
             yields = {
                 s: np.asarray(pred.model_yields[c][i]) for i, s in enumerate(model.config.samples)
             }
-            yields = {s: y for s, y in yields.items() if np.any(y)}
-            unc = np.asarray(pred.total_stdev_model_bins[c][-1])
-            observed = data[model.config.channel_slices[channel]]
             if templates is not None:
                 edges, xlabel = templates.edges, templates.xlabel or templates.observable
+                n = len(edges) - 1
+                keep = np.arange(n) if bins is None else np.asarray(bins[channel])
+                observed, unc = _expand(observed, keep, n), _expand(unc, keep, n)
+                yields = {s: _expand(y, keep, n) for s, y in yields.items()}
             else:
                 edges, xlabel = np.arange(len(observed) + 1, dtype=float), "bin"
+            yields = {s: y for s, y in yields.items() if np.any(y)}
             ax, _ = fit_data_mc(
                 edges,
                 yields,

@@ -37,7 +37,7 @@ def one_bin(s: float, b: float, n: float, *, bkg_norm: float | None = None):
         t.add("SR", "sig", "normDown", [0.0])
         t.add("SR", "data", "normUp", [0.0])
         t.add("SR", "data", "normDown", [0.0])
-    spec, _ = build_workspace(t, FitConfig(signal=("sig",), lumi_uncertainty=0.0, mc_stat=False))
+    spec, *_ = build_workspace(t, FitConfig(signal=("sig",), lumi_uncertainty=0.0, mc_stat=False))
     _, model, data = load_workspace(spec)
     return model, data
 

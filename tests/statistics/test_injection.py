@@ -16,7 +16,7 @@ from hepml_coffea.workflows.fit import load_workspace
 
 
 def _fit(t: Templates):
-    spec, _ = build_workspace(t, FitConfig())
+    spec, *_ = build_workspace(t, FitConfig())
     _, model, data = load_workspace(spec)
     return fit_parameters(model, data)
 
@@ -43,7 +43,7 @@ def test_pulls_over_toys():
     60 toys, not 20: the mean of N pulls scatters by 1/sqrt(N), 0.13 here (0.22 with 20, so
     that ± 0.3 would fail for one seed in five of a correct fit).
     """
-    spec, _ = build_workspace(toy_templates(), FitConfig())
+    spec, *_ = build_workspace(toy_templates(), FitConfig())
     _, model, _ = load_workspace(spec)
     toys = sample_toys(model, 1.0, 60, seed=7)
     assert toys.shape == (60, len(model.config.auxdata) + 10)
@@ -77,7 +77,7 @@ def test_jes_shape_injection():
     theta_JES = +1 exactly; with it at 0 (what the data of an experiment are) the constraint pulls
     it back to the Gaussian combination theta = 1 - sigma_post^2, within sigma_post of +1."""
     t = _jes_shifted(None)
-    spec, _ = build_workspace(t, FitConfig())
+    spec, *_ = build_workspace(t, FitConfig())
     _, model, data = load_workspace(spec)
     order = model.config.auxdata_order
     aux_at = sum(model.config.param_set(n).n_parameters for n in order[: order.index("JES")])

@@ -35,7 +35,7 @@ def test_read_templates_round_trip(toy_root):
 
 def test_modifiers_match_hand_computation():
     t = toy_templates()
-    spec, pruning = build_workspace(t, FitConfig(lumi_uncertainty=0.016, prune_threshold=0.005))
+    spec, pruning, _ = build_workspace(t, FitConfig(lumi_uncertainty=0.016, prune_threshold=0.005))
     mods, sample = _modifiers(spec, "SR", "ttbar")
     n = np.asarray(SHAPES["ttbar"]["SR"])
     np.testing.assert_allclose(sample["data"], n)
@@ -76,13 +76,13 @@ def test_modifiers_match_hand_computation():
 
 def test_pruning_threshold_and_switches():
     t = toy_templates()
-    spec, _ = build_workspace(
+    spec, *_ = build_workspace(
         t, FitConfig(prune_threshold=0.04, lumi_uncertainty=0.0, mc_stat=False)
     )
     mods, _ = _modifiers(spec, "SR", "wjets")
     # wjets btag is 2 % (pruned at 4 %), JES normsys 0.83 % pruned, JES shape 12 % kept
     assert set(mods) == {("JES", "histosys")}
-    spec, _ = build_workspace(t, FitConfig(regions=("SR",)))
+    spec, *_ = build_workspace(t, FitConfig(regions=("SR",)))
     assert [c["name"] for c in spec["channels"]] == ["SR"]
 
 
@@ -112,9 +112,21 @@ def test_empty_bin_without_mc():
     for p in ("ttbar", "wjets", "single_top"):
         t.values[("SR", p, "nominal")][2] = 0.0
     with pytest.raises(
-        FilesetError, match=r"bin 2 \[0.4, 0.6\) of 'score_bdt' in region 'SR' has no MC"
+        FilesetError,
+        match=r"bin 2 \[0.4, 0.6\) of 'score_bdt' in region 'SR' has no MC prediction but 215",
     ):
         build_workspace(t, FitConfig())
+    # empty in MC and in data: no information, the bin is left out of the model
+    t.values[("SR", "data", "nominal")][2] = 0.0
+    spec, _, bins = build_workspace(t, FitConfig())
+    np.testing.assert_array_equal(bins["SR"], [0, 1, 3, 4])
+    np.testing.assert_array_equal(bins["CR"], np.arange(5))
+    sr = next(c for c in spec["channels"] if c["name"] == "SR")
+    ttbar = next(s for s in sr["samples"] if s["name"] == "ttbar")
+    np.testing.assert_allclose(ttbar["data"], np.asarray(SHAPES["ttbar"]["SR"])[[0, 1, 3, 4]])
+    obs = next(o for o in spec["observations"] if o["name"] == "SR")["data"]
+    np.testing.assert_allclose(obs, t.get("SR", "data")[[0, 1, 3, 4]])
+    pyhf.Workspace(spec).model()
 
 
 def test_no_data_unknown_signal_and_nan(tmp_path):
@@ -132,7 +144,7 @@ def test_no_data_unknown_signal_and_nan(tmp_path):
 
 
 def test_workspace_rejected_by_pyhf(tmp_path):
-    spec, _ = build_workspace(toy_templates(), FitConfig())
+    spec, *_ = build_workspace(toy_templates(), FitConfig())
     spec["channels"][0]["samples"][0]["modifiers"].append(
         {"name": "x", "type": "shapesysx", "data": None}
     )
