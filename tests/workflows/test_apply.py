@@ -365,3 +365,30 @@ def test_apply_keeps_parquet_for_its_friend_trees(tmp_path, bdt_dir, generated_f
     assert suffixes == {".csv", ".parquet"}
     want = sorted(p.relative_to(apply_dir) for p in (apply_dir / "friends").rglob("*.root"))
     assert sorted(p.relative_to(out) for p in (out / "friends").rglob("*.root")) == want
+
+
+@pytest.mark.slow
+def test_multiclass_model_applied_end_to_end(tmp_path, run_dir, generated_fileset):
+    """A 3-class model writes score_<model>_<class> columns, friend branches and histograms."""
+    from hepml_coffea.estimators import load
+    from hepml_coffea.workflows import apply_models, train_model
+
+    model = tmp_path / "mc"
+    sets = ["training.bdt.n_estimators=20", "training.test_fraction=0.5"]
+    train_model(ANALYSIS, run_dir, "bdt", model, overrides=sets, progress=False, multiclass=True)
+    out = tmp_path / "apply"
+    apply_models(ANALYSIS, generated_fileset, [model], out, progress=False)
+    cols = ["score_mc_ttbar", "score_mc_wjets", "score_mc_single_top_dy"]
+    est = load(model)
+    for dataset in _datasets(out):
+        table = pd.read_parquet(out / "features" / f"{dataset}.parquet")
+        proba = est.predict_proba(table[list(est.feature_names_in_)])
+        np.testing.assert_allclose(table[cols].to_numpy(), proba, atol=1e-6)
+        friends = _friends(out, dataset)
+        assert set(cols) <= set(friends.columns) and len(friends) == len(table)
+    for process, table in _process_tables(out).items():
+        for c in cols:
+            total = sum(
+                _hist(out, f"{c}/{r}/{process}/nominal").values(flow=True).sum() for r in REGIONS
+            )
+            assert total == pytest.approx(table["weight"].sum(), rel=1e-9, abs=1e-9)
