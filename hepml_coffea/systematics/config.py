@@ -21,7 +21,8 @@ Example (``analyses/ttbar_ljets/config.toml``; every key can be changed with ``-
     kind = "correction"
     correction = "muon_sf"
     object = "muons"                   # ... or a product over the selected objects,
-    inputs = ["abseta", "pt"]          #     with these fields ("abseta" = |eta|)
+    inputs = ["abseta", "pt"]          #     with these fields ("abseta" = |eta|);
+                                       #     mask = "is_b": only objects with that field true
     [systematics.definitions.isr]
     kind = "index"                     # per-event vector branch of weights relative to nominal
     branch = "PSWeight"
@@ -60,6 +61,7 @@ class WeightDef:
     branch: str = ""
     object: str = ""
     inputs: tuple[str, ...] = ()
+    mask: str = ""
     up: int = 0
     down: int = 0
     indices: tuple[int, ...] = ()
@@ -155,8 +157,8 @@ class SystematicsConfig:
                 f
                 for w in self.weights
                 if w.object == obj
-                for f in w.inputs
-                if f not in ("pt", "eta", "abseta", "phi", "mass")
+                for f in (*w.inputs, *([w.mask] if w.mask else []))
+                if f not in ("pt", "eta", "abseta", "phi", "mass", "is_b", "btag")
             }
         )
 
@@ -221,6 +223,7 @@ def _weight_def(name: str, d: Mapping[str, Any]) -> WeightDef:
         branch=str(d.get("branch", "")),
         object=str(d.get("object", "")),
         inputs=tuple(str(i) for i in d.get("inputs", ())),
+        mask=str(d.get("mask", "")),
         up=int(d.get("up", 0)),
         down=int(d.get("down", 0)),
         indices=tuple(int(i) for i in d.get("indices", ())),

@@ -6,7 +6,9 @@ scale factors use the nominal selected objects):
 - ``norm``: ``genWeight × xsec × lumi / Σ genWeight`` (no variation; data: 1);
 - one entry per configured weight systematic (:class:`~hepml_coffea.systematics.config.WeightDef`):
   a correctionlib correction ``correction(systematic, *inputs)`` evaluated at ``"nominal"``,
-  ``"up"`` and ``"down"`` (event-level from a branch, or the product over the selected objects),
+  ``"up"`` and ``"down"`` (event-level from a branch, or the product over the selected objects,
+  optionally only those with a boolean field true: ``mask = "is_b"`` gives the b-tag SF of the
+  tagged jets, a fixed-working-point approximation without the untagged jets' efficiency term),
   or entries of a per-event vector branch of relative weights (``PSWeight``: ISR/FSR), or the
   envelope of several entries (``LHEScaleWeight``: μR/μF).
 
@@ -105,7 +107,11 @@ def _warn_missing(dataset: str, wdef: WeightDef, what: str) -> None:
     warnings.warn(msg, stacklevel=3)
 
 
-def _object_inputs(objs: ak.Array, inputs: tuple[str, ...]) -> tuple[list[np.ndarray], np.ndarray]:
+def _object_inputs(
+    objs: ak.Array, inputs: tuple[str, ...], mask: str = ""
+) -> tuple[list[np.ndarray], np.ndarray]:
+    if mask:
+        objs = objs[objs[mask]]
     counts = ak.to_numpy(ak.num(objs, axis=1))
     flat = ak.flatten(objs, axis=1)
     values = []
@@ -138,7 +144,7 @@ def _correction_weight(
             f"this processor (it has {sorted(objects)})."
         )
         raise ConfigError(msg)
-    inputs, counts = _object_inputs(objects[wdef.object], wdef.inputs)
+    inputs, counts = _object_inputs(objects[wdef.object], wdef.inputs, wdef.mask)
     out = []
     for s in ("nominal", "up", "down"):
         sf = np.asarray(corr.evaluate(s, *inputs), dtype=np.float64) if len(counts) else np.ones(0)
