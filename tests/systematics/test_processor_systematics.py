@@ -168,7 +168,12 @@ def test_weights_up_down_equal_correctionlib(real_sample, corrections_file):
     assert sum(sum(t) for t in tagged) > 20 and sum(len(f) for f in flav) > sum(
         sum(t) for t in tagged
     )
-    b_up = np.array([np.prod([BTAG["up"][f] for f, t in zip(fl, tg) if t]) for fl, tg in zip(flav, tagged)])  # fmt: skip
+    b_up = np.array(
+        [
+            np.prod([BTAG["up"][f] for f, t in zip(fl, tg, strict=True) if t])
+            for fl, tg in zip(flav, tagged, strict=True)
+        ]
+    )
     np.testing.assert_allclose(weights.weight("btag_sfUp") / w0, b_up, rtol=1e-12)
     # nominal = norm × pileup × muon SF × electron SF × b-tag SF (1)
     np.testing.assert_allclose(w0, norm * pu["nominal"] * mu["nominal"] * el["nominal"], rtol=1e-12)
