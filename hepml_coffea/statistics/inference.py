@@ -14,6 +14,7 @@ nuisance parameters it is Cowan's ``sqrt(2((s+b)ln(1+s/b) - s))``.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -140,11 +141,17 @@ def _optimised(call: Callable[[], T]) -> T:
     every parameter fixed). Minuit is several times faster than SLSQP on models with tens of
     parameters."""
     use_minuit()
+    pyhf_log = logging.getLogger("pyhf.optimize.mixins")  # logs a failed fit with its traceback
+    level = pyhf_log.level
+    pyhf_log.setLevel(logging.CRITICAL)
     try:
-        return call()
-    except (pyhf.exceptions.FailedMinimization, AttributeError):  # AttributeError: nothing free
-        pyhf.set_backend("numpy", "scipy")
-        return call()
+        try:
+            return call()
+        except (pyhf.exceptions.FailedMinimization, AttributeError):  # AttributeError: nothing free
+            pyhf.set_backend("numpy", "scipy")
+            return call()
+    finally:
+        pyhf_log.setLevel(level)
 
 
 def significance(model: pyhf.pdf.Model, data: Sequence[float] | NDArray) -> tuple[float, float]:
