@@ -8,9 +8,9 @@ Configuration keys (top level of ``config.toml``):
   SingleMuon dataset takes the muon paths). A dataset's metadata key ``triggers`` (a list) takes
   precedence. An empty list requires nothing.
 - ``lumi_mask``: a CMS golden JSON applied to DATA only, via :class:`coffea.lumi_tools.LumiMask`;
-  ``""`` uses the dataset metadata key ``lumi_mask`` (written by ``generate`` for its
-  pseudo-data), none when absent. A relative path is resolved against the folder of the processed
-  file, then the working directory.
+  ``""`` uses the dataset metadata key ``lumi_mask``, else a ``golden.json`` beside the input
+  file (where ``generate`` writes it for its pseudo-data), else none. A relative path is
+  resolved against the folder of the processed file, then the working directory.
 - ``[regions]``: ``name = ["sel", "!other", ...]``: a region is the events passing every cut of the
   cutflow AND each listed selection (``!`` negates); the names are those of the processor's
   ``PackedSelection`` (cuts and extra masks such as ``two_btags``).
@@ -33,6 +33,7 @@ from hepml_coffea.selection.branches import _available, _source
 SENTINELS = (-3000.0, -999.0, -99.0, -10.0, -1.0, 0.0)
 """Default values NanoAOD writers put in branches that were not computed."""
 MIN_SENTINEL_VALUES = 20
+DEFAULT_GOLDEN = "golden.json"
 _LUMI_MASKS: dict[tuple[str, float], Any] = {}
 
 
@@ -86,10 +87,12 @@ def lumi_mask_path(config: Mapping[str, Any], meta: Mapping[str, Any]) -> str | 
     """The golden JSON for this dataset (None: no lumi mask; MC never has one)."""
     if not meta.get("is_data", False):
         return None
+    from hepml_coffea.systematics.weights import beside_input, resolve_path
+
     value = str(config.get("lumi_mask") or meta.get("lumi_mask") or "")
     if not value:
-        return None
-    from hepml_coffea.systematics.weights import resolve_path
+        found = beside_input(DEFAULT_GOLDEN, meta)
+        return None if found is None else str(found)
 
     path = resolve_path(value, meta)
     if not path.is_file():

@@ -17,8 +17,9 @@ up = down = nominal, with a warning naming the dataset and what is missing, so e
 carries every variation and the fit sees no effect rather than a missing histogram.
 
 The correctionlib file is taken from the configuration (``systematics.corrections``), else from the
-dataset metadata key ``corrections``; a relative path is resolved against the folder of the file
-being processed (the fileset folder of generated samples), then the working directory.
+dataset metadata key ``corrections``, else ``corrections.json`` beside the input file (where
+``generate`` writes it); a relative path is resolved against the folder of the file being
+processed, then the working directory.
 """
 
 from __future__ import annotations
@@ -54,8 +55,21 @@ def resolve_path(value: str, meta: Mapping[str, Any]) -> Path:
     return Path.cwd() / p
 
 
+DEFAULT_CORRECTIONS = "corrections.json"
+
+
+def beside_input(name: str, meta: Mapping[str, Any]) -> Path | None:
+    """``name`` in the folder of the processed (local) file, if it exists there."""
+    filename = str(meta.get("filename", ""))
+    if not filename or "://" in filename:
+        return None
+    path = Path(filename).parent / name
+    return path if path.is_file() else None
+
+
 def corrections_path(syst: SystematicsConfig, meta: Mapping[str, Any]) -> Path | None:
-    """The correctionlib file for this dataset, or None when neither config nor metadata names one.
+    """The correctionlib file for this dataset: ``systematics.corrections``, else the metadata
+    ``corrections``, else a ``corrections.json`` beside the input file; None if there is none.
 
     Raises
     ------
@@ -64,7 +78,7 @@ def corrections_path(syst: SystematicsConfig, meta: Mapping[str, Any]) -> Path |
     """
     value = syst.corrections or str(meta.get("corrections") or "")
     if not value:
-        return None
+        return beside_input(DEFAULT_CORRECTIONS, meta)
     path = resolve_path(value, meta)
     if not path.is_file():
         key = (

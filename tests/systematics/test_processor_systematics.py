@@ -279,3 +279,20 @@ def test_sentinel_branch_warns_with_the_set_key(real_sample):
         warnings.simplefilter("always")
         make()[0].process(events_of(path))
     assert not [r for r in rec if "'Jet_btagCSVV2'" in str(r.message)]
+
+
+def test_corrections_and_golden_json_beside_the_input_file(real_sample, tmp_path):
+    """As ``generate`` writes them: found without any configuration."""
+    from conftest import write
+
+    link = tmp_path / "sample.root"
+    link.symlink_to(real_sample("ttbar_2015"))
+    write(tmp_path / "corrections.json")
+    (tmp_path / "golden.json").write_text(json.dumps({"1": [[2272915, 2272915]]}))
+    proc, _ = make(["systematics.shapes=[]"])
+    out = proc.process(events_of(link))
+    h = out["hists"]["ht"][{"region": sum, "process": "ttbar"}]
+    assert h[{"variation": "btag_sfUp"}].sum().value != h[{"variation": "nominal"}].sum().value
+    data = proc.process(events_of(link, is_data=True))["ttbar_semilep"]
+    assert data["cutflow"]["lumi_mask"]["events"] == 34
+    assert data["lumi_sections"] == {(1, 2272915)}
