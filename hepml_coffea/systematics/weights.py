@@ -104,9 +104,10 @@ def load_corrections(path: Path) -> Any:
 
 def correction(cset: Any, name: str, path: Path | None) -> Any:
     """The correction ``name`` of ``cset``, with a one-line error listing the known ones."""
-    if name not in cset:
+    known = list(cset)  # correctionlib's `in` raises IndexError for an unknown name
+    if name not in known:
         msg = (
-            f"correctionlib file {path} has no correction {name!r} (it has {sorted(cset)}); fix the "
+            f"correctionlib file {path} has no correction {name!r} (it has {sorted(known)}); fix the "
             f"'correction' key of its [systematics.definitions.*] table."
         )
         raise ConfigError(msg)
