@@ -234,7 +234,10 @@ def run_fit(
     try:
         z_obs, z_exp = inference.significance(model, data)
     except pyhf.exceptions.FailedMinimization as exc:
-        problems.append(f"significance: the background-only fit failed ({exc})")
+        problems.append(
+            f"significance: the background-only fit failed ({exc}); bins with data but only "
+            "signal MC make it undefined: merge them with --set rebin=N"
+        )
     timings["significance"] = time.perf_counter() - t
     lim_obs: float | None = None
     lim_exp: list[float | None] = [None] * 5
@@ -278,8 +281,18 @@ def run_fit(
         from hepml_coffea.workflows.fit_plots import draw_fit_plots
 
         t = time.perf_counter()
+        labels, colors = _process_styles(source) if source.is_dir() else ({}, {})
         result.plots = draw_fit_plots(
-            model, data, best, ranked, templates, out / "plots", lumi=lumi, bins=bins
+            model,
+            data,
+            best,
+            ranked,
+            templates,
+            out / "plots",
+            lumi=lumi,
+            bins=bins,
+            labels=labels,
+            colors=colors,
         )
         timings["plots"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
@@ -296,6 +309,17 @@ def run_fit(
 
 def _p(z: float | None) -> float | None:
     return None if z is None else inference.p_value(z)
+
+
+def _process_styles(folder: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Legend labels and colours per process from the ``[processes]`` table recorded in run.json."""
+    run_json = folder / "run.json"
+    if not run_json.is_file():
+        return {}, {}
+    table = (json.loads(run_json.read_text()).get("config") or {}).get("processes") or {}
+    labels = {p: str(v["label"]) for p, v in table.items() if isinstance(v, dict) and "label" in v}
+    colors = {p: str(v["color"]) for p, v in table.items() if isinstance(v, dict) and "color" in v}
+    return labels, colors
 
 
 def _lumi_fb(folder: Path) -> float | None:

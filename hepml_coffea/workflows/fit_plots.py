@@ -37,12 +37,15 @@ def draw_fit_plots(
     lumi: float | None = None,
     status: str | None = None,
     bins: Mapping[str, NDArray[np.intp]] | None = None,
+    labels: Mapping[str, str] | None = None,
+    colors: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Draw ``prefit_<region>.png``, ``postfit_<region>.png``, ``pulls.png``, ``impacts.png``; return their paths.
 
     ``bins`` (per region, the histogram bins in the model; see
     :func:`hepml_coffea.statistics.build_workspace`) puts the model's bins back on the
-    observable's axis, with zero in the bins left out.
+    observable's axis, with zero in the bins left out. ``labels`` and ``colors``: legend label
+    and colour per process (the analysis' ``[processes]`` table).
     """
     import cabinetry
 
@@ -83,6 +86,8 @@ def draw_fit_plots(
                 band_label="Total unc." if fit_results is not None else "Pre-fit unc.",
                 lumi=lumi,
                 status=status,
+                labels=labels,
+                colors=colors,
             )
             path = folder / f"{label}_{channel}.png"
             savefig(ax, path)
