@@ -181,3 +181,55 @@ def test_data_mc_score_histograms_exclude_training_events(run_dir, bdt_dir, kfol
     for i, e in enumerate(kf.estimators_):
         oof[fold == i] = e.predict_proba(X[fold == i])[:, 1]
     np.testing.assert_allclose(np.sort(km.test_score), np.sort(oof), rtol=1e-9)
+
+
+def test_multiclass_evaluation_equals_sklearn(run_dir, chain_dir, tmp_path, pairwise_auc):
+    """A 3-class BDT: evaluate's one-vs-rest AUCs, weighted N×N confusion matrix and per-class
+    precision/recall/F1 equal scikit-learn's on the test split, recomputed from the tables
+    (the AUC from its pairwise definition: sklearn refuses the negative weights)."""
+    from sklearn import metrics
+
+    from hepml_coffea.estimators import load
+    from hepml_coffea.workflows import evaluate_models, train_model
+    from hepml_coffea.workflows.tables import class_labels, is_test_row, run_info
+
+    model = chain_dir / "models" / "mc3"
+    if not model.is_dir():
+        sets = (
+            "training.bdt.n_estimators=20",
+            "training.bdt.max_depth=2",
+            "training.test_fraction=0.5",
+        )
+        train_model(
+            "ttbar_ljets", run_dir, "bdt", model, overrides=sets, multiclass=True, progress=False
+        )
+    out = tmp_path / "ev"
+    summary = evaluate_models([model], run_dir, out, progress=False)
+    res = json.loads((out / "evaluation.json").read_text())["models"]["mc3"]
+    info = json.loads((model / "training.json").read_text())
+    classes = info["classes"]
+    assert res["classes"] == classes and "one-vs-rest AUC" in summary
+    table = _tables(run_dir)
+    y = class_labels(table, info["class_members"], run_info(run_dir)["datasets"])
+    split = info["split"]
+    test = is_test_row(table, split["test_fraction"], split["seed"])
+    est = load(model)
+    proba = est.predict_proba(table.loc[test, info["features"]])
+    yt, w = y[test], table.loc[test, "weight"].to_numpy() / split["test_fraction"]
+    pred = np.argmax(proba, axis=1)
+    k = len(classes)
+    cm = metrics.confusion_matrix(yt, pred, labels=list(range(k)), sample_weight=w)
+    np.testing.assert_allclose(res["confusion_matrix"]["weighted_counts"], cm, rtol=1e-9)
+    p, r, f, _ = metrics.precision_recall_fscore_support(
+        yt, pred, labels=list(range(k)), sample_weight=w
+    )
+    for i, c in enumerate(classes):
+        assert res["per_class"][c]["precision"] == pytest.approx(p[i], rel=1e-9)
+        assert res["per_class"][c]["recall"] == pytest.approx(r[i], rel=1e-9)
+        assert res["per_class"][c]["f1"] == pytest.approx(f[i], rel=1e-9)
+        ref_auc = pairwise_auc(
+            (yt == i).astype(int), proba[:, i], w
+        )  # negative weights: no sklearn
+        assert res["auc_one_vs_rest"][c] == pytest.approx(ref_auc, rel=1e-9)
+    pngs = {p.name for p in (out / "plots").glob("*.png")}
+    assert pngs == {"roc_ovr_mc3.png", "confusion_mc3.png", "class_metrics_mc3.png"}
