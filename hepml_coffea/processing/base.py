@@ -88,6 +88,14 @@ def file_id(filename: str) -> int:
     return int.from_bytes(hashlib.sha256(filename.encode()).digest()[:8], "little") >> 1
 
 
+def label_column(label: Any, n: int) -> np.ndarray:
+    """The table's ``label`` column: int32 for numeric labels, str for a class name."""
+    try:
+        return np.full(n, int(label), dtype=np.int32)
+    except (TypeError, ValueError):
+        return np.full(n, str(label))
+
+
 @dataclass(frozen=True)
 class Observable:
     """A per-event observable to histogram: its ``axis`` and ``values`` (one per selected event)."""
@@ -338,8 +346,7 @@ class AnalysisProcessor(processor.ProcessorABC):
             table[name] = [x[:, i]]
         n = len(x)
         table["weight"] = [w[mask].astype(np.float64)]
-        label = int(meta.get("label", -1 if meta.get("is_data") else 0))
-        table["label"] = [np.full(n, label, dtype=np.int32)]
+        table["label"] = [label_column(meta.get("label", -1 if meta.get("is_data") else 0), n)]
         for col in ID_COLUMNS:
             arr = ak.to_numpy(get_branch(events, col))[mask]
             table[col] = [arr.astype(np.int64) if col != "event" else arr.astype(np.uint64)]

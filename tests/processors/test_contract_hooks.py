@@ -131,3 +131,11 @@ def test_observables_setting_limits_the_variation_hists(real_sample):
     out = proc.process(events_of(real_sample("ttbar_2015")))
     assert len(out["hists"]["ht"].axes["variation"]) == 5
     assert list(out["hists"]["m_jjb"].axes["variation"]) == ["nominal"]
+
+
+def test_label_may_name_a_class(real_sample):
+    out = make().process(events_of(real_sample("ttbar_2015"), label="ttbar"))
+    label = out["ttbar_semilep"]["table"]["label"][0]
+    assert label.dtype.kind == "U" and len(label) >= 3 and set(label) == {"ttbar"}
+    num = make().process(events_of(real_sample("ttbar_2015")))["ttbar_semilep"]["table"]["label"][0]
+    assert num.dtype == np.int32 and set(num) == {1}
