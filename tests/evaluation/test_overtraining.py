@@ -59,3 +59,17 @@ def test_errors():
         ks_test([], [1.0])
     with pytest.raises(ValueError, match="total test weight"):
         ks_test([1.0, 2.0], [1.0, 2.0], None, [1.0, -2.0])
+
+
+def test_pvalue_formatting_and_warnings():
+    from hepml_coffea.evaluation import format_pvalue, overtraining_warnings
+
+    assert format_pvalue(1.7e-9) == "1.7e-09"  # was "0.000" with .3f
+    assert format_pvalue(0.5) == "5.0e-01"
+    assert format_pvalue(float("nan")) == "nan"
+    rep = {"signal": {"pvalue": 0.2}, "background": {"pvalue": 1.7e-9}}
+    w = overtraining_warnings(rep, "bdt")
+    assert len(w) == 1
+    assert w[0].startswith("WARNING bdt: KS test train vs test of background p = 1.7e-09 < 0.05")
+    assert overtraining_warnings({"signal": {"pvalue": 0.05}}, "bdt") == []
+    assert overtraining_warnings({"signal": {"pvalue": float("nan")}}, "bdt") == []
