@@ -152,7 +152,7 @@ def test_cli_rejected_workspace_and_success(fitted, tmp_path, capsys):
     assert f"mu = {result.mu:.3f}" in capsys.readouterr().out
 
 
-def _generate_and_run(tmp: Path, **kwargs) -> Path:
+def _generate_and_run(tmp: Path, overrides: tuple[str, ...] = (), **kwargs) -> Path:
     from hepml_coffea.datasets import generate
     from hepml_coffea.workflows import run_analysis
 
@@ -161,7 +161,14 @@ def _generate_and_run(tmp: Path, **kwargs) -> Path:
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        run_analysis("ttbar_ljets", fileset, tmp / "run", executor="iterative", progress=False)
+        run_analysis(
+            "ttbar_ljets",
+            fileset,
+            tmp / "run",
+            executor="iterative",
+            progress=False,
+            overrides=list(overrides),
+        )
     return tmp / "run"
 
 
@@ -169,7 +176,8 @@ def _generate_and_run(tmp: Path, **kwargs) -> Path:
 @pytest.mark.parametrize("mu", [0.0, 1.5])
 def test_end_to_end_signal_injection(tmp_path, mu):
     """generate --signal-strength MU → run (regions, systematics) → fit m_jjb: mu-hat within 2σ of MU."""
-    run_dir = _generate_and_run(tmp_path, signal_strength=mu)
+    corrections = f"systematics.corrections={tmp_path / 'gen' / 'corrections.json'}"
+    run_dir = _generate_and_run(tmp_path, (corrections,), signal_strength=mu)
     result = run_fit(
         run_dir,
         "m_jjb",
@@ -181,5 +189,22 @@ def test_end_to_end_signal_injection(tmp_path, mu):
     )
     assert abs(result.mu - mu) < 2 * result.mu_uncertainty
     assert result.mu_uncertainty < 0.5
-    labels = set(result.parameters.labels)
-    assert {"JES", "JER", "btag_sf", "pileup", "lumi"} <= labels
+    assert {"JES", "JER", "btag_sf", "pileup", "lumi"} <= set(result.parameters.labels)
+
+
+@pytest.mark.slow
+def test_end_to_end_generated_corrections_reach_the_fit(tmp_path):
+    """Without --set systematics.corrections, the generator's corrections.json (named in the
+    fileset metadata) must give the correctionlib systematics; if they equal the nominal they
+    are pruned and JES/btag_sf are missing from the fit."""
+    run_dir = _generate_and_run(tmp_path)
+    result = run_fit(
+        run_dir,
+        "m_jjb",
+        tmp_path / "fit",
+        overrides=["rebin=5"],
+        impacts=False,
+        limit=False,
+        plots=False,
+    )
+    assert {"JES", "btag_sf", "pileup"} <= set(result.parameters.labels)
