@@ -16,6 +16,7 @@ _EXPORTS = {
     "evaluate_models": "hepml_coffea.workflows.evaluate",
     "plot_outputs": "hepml_coffea.workflows.plot",
     "run_demo": "hepml_coffea.workflows.demo",
+    "run_fit": "hepml_coffea.workflows.fit",
 }
 
 __all__ = sorted(_EXPORTS)
