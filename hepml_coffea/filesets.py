@@ -281,7 +281,7 @@ def file_genweight_sum(
     """
     import uproot
 
-    options = {"timeout": timeout} if timeout is not None and is_url(path) else {}
+    options = {"timeout": int(timeout)} if timeout is not None and is_url(path) else {}
     with uproot.open(path, **options) as f:
         runs = f["Runs"] if "Runs" in f else None
         branches = set(runs.keys()) if runs is not None else set()

@@ -122,7 +122,9 @@ def prepare(
     from coffea.processor.executor import FileMeta
 
     fs = load_fileset(fileset, require_xsec=require_xsec)
-    good, bad = inspect_files(fs, timeout=opts.timeout)
+    if any("://" in p for e in fs.values() for p in e["files"]):
+        remote_environment(opts)
+    good, bad = inspect_files(fs, timeout=opts.timeout_s)
     _warn_genweight(fs, good)
     for b in bad:
         if b.kind == "empty" and not opts.skip_bad_files:
@@ -155,13 +157,25 @@ def prepare(
     return prep
 
 
+def remote_environment(opts: ExecutionOptions) -> None:
+    """XRootD client settings so that ``--timeout`` holds (set unless the user set them).
+
+    The client checks its timeouts every ``XRD_TIMEOUTRESOLUTION`` seconds (15 by default, so a
+    3 s timeout took 15 s) and retries a refused connection ``XRD_CONNECTIONRETRY`` times;
+    loky and Dask workers started afterwards inherit these variables.
+    """
+    os.environ.setdefault("XRD_TIMEOUTRESOLUTION", "1")
+    os.environ.setdefault("XRD_CONNECTIONRETRY", "1")
+    os.environ.setdefault("XRD_REQUESTTIMEOUT", str(opts.timeout_s))
+
+
 def _dataset_sumw(ds: str, good: list[FileInfo], bad: list[BadFile], opts) -> float | None:
     """Σ genWeight of the dataset's readable (and empty) files; a file whose sums fail is bad."""
     total = 0.0
     found = False
     for f in [f for f in good if f.dataset == ds]:
         try:
-            total += file_genweight_sum(f.path, f.treename, timeout=opts.timeout)
+            total += file_genweight_sum(f.path, f.treename, timeout=opts.timeout_s)
             found = True
         except MissingBranchError:
             raise
@@ -176,7 +190,7 @@ def _dataset_sumw(ds: str, good: list[FileInfo], bad: list[BadFile], opts) -> fl
         with warnings.catch_warnings():  # a skim may keep no event but its Runs sums count
             warnings.simplefilter("ignore")
             try:
-                total += file_genweight_sum(b.path, b.treename, timeout=opts.timeout)
+                total += file_genweight_sum(b.path, b.treename, timeout=opts.timeout_s)
                 found = True
             except Exception:  # no Runs sums and no events: Σ genWeight of 0 events is 0
                 pass
@@ -237,7 +251,7 @@ def _skipped_genweight(b: BadFile, opts: ExecutionOptions) -> float:
     assert b.entries is not None
     start, stop = b.entries
     try:
-        remote = {"timeout": opts.timeout} if "://" in b.path else {}
+        remote = {"timeout": opts.timeout_s} if "://" in b.path else {}
         with uproot.open(b.path, **remote) as f:
             gw = f[b.treename]["genWeight"].array(entry_start=start, entry_stop=stop, library="np")
         if not np.all(np.isfinite(gw)):

@@ -78,6 +78,11 @@ class ExecutionOptions:
             raise ConfigError(msg)
 
     @property
+    def timeout_s(self) -> int:
+        """``timeout`` as whole seconds (the XRootD client takes an integer)."""
+        return max(1, math.ceil(self.timeout))
+
+    @property
     def parallel_workers(self) -> int:
         """Workers actually used (1 for the iterative executor)."""
         return 1 if self.executor == "iterative" else self.workers

@@ -391,7 +391,7 @@ def _nanoaod_schema():
 
 
 def _remote_options(files: list[FileInfo], opts: ExecutionOptions) -> dict:
-    return {"timeout": opts.timeout} if any("://" in f.path for f in files) else {}
+    return {"timeout": opts.timeout_s} if any("://" in f.path for f in files) else {}
 
 
 def _event_counts(prep, state: _State) -> dict:
