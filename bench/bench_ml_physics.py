@@ -95,7 +95,7 @@ def bench_ml_physics(
         ex = {"executor": "iterative", "chunksize": chunksize, "progress": False}
         runs = {
             "plain": [],
-            "assignment": [PROC, f"assignment.model={asg}"],
+            "assignment": [PROC, "assignment.chi2=false", f"assignment.model={asg}"],
             "per_object": [
                 PROC,
                 "assignment.chi2=false",

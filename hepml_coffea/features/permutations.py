@@ -27,7 +27,7 @@ import numpy as np
 from hepml_coffea.features.kinematics import M_TOP, M_W
 from hepml_coffea.features.library import _jets, _lepton, _neutrino
 from hepml_coffea.features.objects import EventObjects
-from hepml_coffea.flat import FlatCollection, cartesian_zip, segment_argmin
+from hepml_coffea.flat import FlatCollection, segment_argmin
 
 #: The four roles of an assignment, in the column order of :attr:`Permutations.jets`.
 ROLES = ("b_lep", "b_had", "w1", "w2")
@@ -142,6 +142,15 @@ def enumerate_permutations(jets: FlatCollection, n_jets: int = 4) -> Permutation
     )
 
 
+_CART = ("px", "py", "pz", "E")
+
+
+def _mass(p: dict[str, np.ndarray]) -> np.ndarray:
+    """sqrt(E² − |p|²) of cartesian components (GeV); a negative m² (rounding) gives 0."""
+    m2 = p["E"] ** 2 - p["px"] ** 2 - p["py"] ** 2 - p["pz"] ** 2
+    return np.sqrt(np.maximum(m2, 0.0))
+
+
 def _dr(eta1, phi1, eta2, phi2) -> np.ndarray:
     """ΔR = sqrt(Δη² + Δφ²), Δφ wrapped into [-π, π)."""
     dphi = (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi
@@ -165,6 +174,10 @@ def permutation_features(
     * ``dr_a_b = ΔR(a, b)`` = sqrt(Δη² + Δφ²) between the named objects;
     * ``pt_<role>`` and ``btag_<role>`` of each role's jet (b-tag: the configured discriminator).
 
+    The four-vectors' cartesian components come from ``vector`` (computed once per chunk for the
+    jets and the lepton); the sums over roles are numpy on the gathered rows, and a mass is
+    sqrt(max(E² − |p|², 0)).
+
     Parameters
     ----------
     perms : Permutations
@@ -182,23 +195,27 @@ def permutation_features(
     """
     j = perms.jets
     ev = perms.event
-    p4 = {r: jets.p4(j[:, k]) for k, r in enumerate(ROLES)}
-    lep = lepton.p4(ev)
-    nu = neutrino[ev] if len(ev) else cartesian_zip(*(np.zeros(0),) * 4)
-    w = p4["w1"] + p4["w2"]
-    top_had = w + p4["b_had"]
-    lep_b = lep + p4["b_lep"]
+    # cartesian components, from vector once per chunk (FlatCollection.cartesian); the sums
+    # over the roles are plain numpy on the gathered rows
+    c = jets.cartesian
+    lc = lepton.cartesian
+    nu = {k: ak.to_numpy(getattr(neutrino, k)).astype(np.float64) for k in _CART}
+    role = {r: j[:, k] for k, r in enumerate(ROLES)}
+    w = {k: c[k][role["w1"]] + c[k][role["w2"]] for k in _CART}
+    top_had = {k: w[k] + c[k][role["b_had"]] for k in _CART}
+    lep_b = {k: lc[k][ev] + c[k][role["b_lep"]] for k in _CART}
+    top_lep = {k: lep_b[k] + nu[k][ev] for k in _CART}
     eta, phi = jets["eta"], jets["phi"]
 
     def dr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return _dr(eta[a], phi[a], eta[b], phi[b])
 
     out = {
-        "m_w_had": ak.to_numpy(w.mass),
-        "m_top_had": ak.to_numpy(top_had.mass),
-        "pt_top_had": ak.to_numpy(top_had.pt),
-        "m_lep_blep": ak.to_numpy(lep_b.mass),
-        "m_top_lep": ak.to_numpy((lep_b + nu).mass),
+        "m_w_had": _mass(w),
+        "m_top_had": _mass(top_had),
+        "pt_top_had": np.hypot(top_had["px"], top_had["py"]),
+        "m_lep_blep": _mass(lep_b),
+        "m_top_lep": _mass(top_lep),
         "dr_lep_blep": _dr(lepton["eta"][ev], lepton["phi"][ev], eta[j[:, 0]], phi[j[:, 0]]),
         "dr_w1_w2": dr(j[:, 2], j[:, 3]),
         "dr_bhad_w1": dr(j[:, 1], j[:, 2]),

@@ -4,10 +4,13 @@
 ``[regression]`` and ``[assignment]``. It is picklable (models are :class:`LazyModel`, loaded once
 per worker process) and makes **one batched model call per chunk** for each task:
 
-* :meth:`ObjectML.update_jets`: the jet tagger's score of every selected jet as a jagged field
-  ``tag_score`` (``var * float32``, usable in selections: ``ak.any(jets.tag_score > x, axis=1)``),
-  and the regressed pT of the b-tagged (or all) jets, before any feature is computed, so that
-  m_jjb, m_top_lep... use the regressed jets;
+* :meth:`ObjectML.score_jets` (once per chunk, nominal jets): the jet tagger's score and the
+  regression factor of every jet, carried by the selected jets of every shape variation as the
+  jagged fields ``tag_score`` (``var * float32``, usable in selections:
+  ``ak.any(jets.tag_score > x, axis=1)``) and ``reg_factor``;
+* :meth:`ObjectML.regress` (per variation, before the selection): the b-tagged (or all) jets'
+  pT and mass times ``reg_factor``, so that the selection and m_jjb, m_top_lep... use the
+  regressed jets;
 * :meth:`ObjectML.assignment`: every permutation of the 4 leading jets of the selected events
   scored by the assignment BDT in one ``predict_proba``; the best one gives ``m_top_had``,
   ``m_w_had`` and ``pt_top_had`` (and the χ² baseline's ``*_chi2``).
@@ -118,19 +121,17 @@ class LazyModel:
 _KIN = ("pt", "eta", "phi", "mass")
 
 
-def jet_matrix(jets: ak.Array, spec: ObjectFeatureSpec) -> np.ndarray:
+def jet_matrix(jets: FlatCollection, spec: ObjectFeatureSpec) -> np.ndarray:
     """The spec's inputs of every jet, float32 (n_jets, n_features), NaN → -1.
 
-    ``pt, eta, phi, mass`` come from the jets' own (possibly varied) kinematics, the other
-    fields from the jets' ``<collection>_<field>`` columns (:meth:`ObjectML.add_inputs`).
+    ``pt, eta, phi, mass`` are the jets' own columns, the other fields the
+    ``<collection>_<field>`` columns that :meth:`ObjectML.add_inputs` reads.
     """
-    cols = []
-    for f, name in zip(spec.fields, spec.names, strict=True):
-        col = jets[f] if f in _KIN else jets[name]
-        cols.append(ak.to_numpy(ak.flatten(col, axis=1)).astype(np.float32))
-    if not cols:
-        return np.empty((0, 0), np.float32)
-    x = np.column_stack(cols)
+    cols = [
+        np.asarray(jets[f] if f in _KIN else jets[n], dtype=np.float32)
+        for f, n in zip(spec.fields, spec.names, strict=True)
+    ]
+    x = np.column_stack(cols) if cols else np.empty((len(jets["pt"]), 0), np.float32)
     x[~np.isfinite(x)] = -1.0
     return x
 
@@ -213,37 +214,54 @@ class ObjectML:
                 cols[branch] = ak.to_numpy(ak.flatten(arr, axis=1))
         return FlatCollection(jets.counts, cols)
 
-    def update_jets(self, jets: ak.Array) -> ak.Array:
-        """The selected ``jets`` with ``tag_score`` and the regressed pT (one call per model).
+    def score_jets(self, jets: FlatCollection, rows: np.ndarray | None = None) -> FlatCollection:
+        """``jets`` with the columns ``tag_score`` and ``reg_factor``: one model call each.
+
+        Called once per chunk on the nominal jets of the whole collection (``read_jets``), so
+        that every shape variation carries the same tagger score and regression factor, as CMS
+        treats both (a b-tag discriminant and a regression correction are properties of the jet;
+        a JES variation scales the regressed jet).
 
         Parameters
         ----------
-        jets : awkward.Array
-            Selected jets (fields pt, eta, phi, mass, btag, is_b and the :meth:`input_branches`
-            columns), one list per event.
+        jets : FlatCollection
+            Every jet of the collection with the :meth:`input_branches` columns.
+        rows : numpy.ndarray of bool, shape (n_jets,), optional
+            The jets to score (e.g. those of events that can pass the selection); the others get
+            a NaN ``tag_score`` and a ``reg_factor`` of 1.
 
         Returns
         -------
-        awkward.Array
-            ``jets`` with a ``tag_score`` field (``var * float32``) if a tagger is attached, and
-            pT/mass scaled by the regression (then re-sorted by pT) if a regressor is attached.
+        FlatCollection
+            ``tag_score`` (float32) with a tagger, ``reg_factor`` (float64) with a regressor.
         """
-        counts = ak.to_numpy(ak.num(jets, axis=1))
+        cols = dict(jets.columns)
+        n = int(jets.counts.sum())
+        keep = np.ones(n, dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
         if self.tag_model is not None and self.tag_spec is not None:
-            x = jet_matrix(jets, self.tag_spec)
-            score = score_objects(self.tag_model.model, _frame(x, self.tag_spec.names), counts)
-            jets = ak.with_field(jets, score, "tag_score")
+            x = jet_matrix(jets, self.tag_spec)[keep]
+            score = np.full(n, np.nan, dtype=np.float32)
+            s = score_objects(self.tag_model.model, _frame(x, self.tag_spec.names), [len(x)])
+            score[keep] = ak.to_numpy(ak.flatten(s))
+            cols["tag_score"] = score
         if self.reg_model is not None and self.reg_spec is not None:
-            x = jet_matrix(jets, self.reg_spec)
-            factor = np.ones(len(x))
+            x = jet_matrix(jets, self.reg_spec)[keep]
+            factor = np.ones(n)
             if len(x):
-                factor = np.asarray(
-                    self.reg_model.model.predict(_frame(x, self.reg_spec.names)), np.float64
-                )
-            if self.reg_apply_to == "btagged":
-                factor = np.where(ak.to_numpy(ak.flatten(jets.is_b, axis=1)), factor, 1.0)
-            jets = pt_order(scale_jets(jets, factor))
-        return jets
+                model = self.reg_model.model
+                factor[keep] = np.asarray(model.predict(_frame(x, self.reg_spec.names)), float)
+            cols["reg_factor"] = factor
+        return FlatCollection(jets.counts, cols)
+
+    def regress(self, jets: ak.Array) -> ak.Array:
+        """Selected ``jets`` with pT and mass times ``reg_factor`` (b-tagged jets, or all with
+        ``regression.apply_to = "all"``), re-sorted by pT; unchanged without a regressor."""
+        if self.reg_model is None or "reg_factor" not in ak.fields(jets):
+            return jets
+        factor = ak.to_numpy(ak.flatten(jets.reg_factor, axis=1))
+        if self.reg_apply_to == "btagged":
+            factor = np.where(ak.to_numpy(ak.flatten(jets.is_b, axis=1)), factor, 1.0)
+        return pt_order(scale_jets(jets, factor))
 
     # -- jet–parton assignment -----------------------------------------------------------------
     def assignment(self, objects: EventObjects) -> dict[str, np.ndarray]:

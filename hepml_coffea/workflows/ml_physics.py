@@ -104,7 +104,8 @@ def chunk_tables(
         ``{"perm": {...}, "jets": {...}}``: column name → flat array; permutation rows carry
         ``event_row`` (row of the chunk), ``event``, ``label``, ``chi2`` and the
         :data:`PERMUTATION_FEATURES`; jet rows the ID columns, ``index``, the spec inputs,
-        ``pt, eta, phi, mass``, ``btag``, ``is_b``, ``hadronFlavour``, ``target`` and ``role``.
+        ``pt, eta, phi, mass``, ``btag``, ``is_b``, ``hadronFlavour``, ``target``, ``role`` and
+        ``weight`` (the event's nominal weight).
     """
     from hepml_coffea.processing.object_ml import ObjectML
     from hepml_coffea.systematics.config import NOMINAL
@@ -134,6 +135,8 @@ def chunk_tables(
     gidx = jets.Jet_genJetIdx
     jt["target"] = regression_target(jets.pt, gidx, get_branch(ev, "GenJet_pt"))
     jt["event_row"] = np.repeat(np.arange(len(ev)), counts)
+    w_event = np.asarray(proc.weights(events, vobj).weight(), dtype=np.float64)[mask]
+    jt["weight"] = w_event[jt["event_row"]]
 
     # -- truth roles and permutations ------------------------------------------------------------
     pdg = get_branch(ev, "GenPart_pdgId")
@@ -337,8 +340,8 @@ def train_ml_physics(
         save(tagger, out / "jet_tag", feature_spec={"object_features": spec.to_dict()})
         te = use & odd
         report["jet_tag"] = {
-            "auc_bdt": roc_auc(lab[te], signal_score(tagger, xt[te])),
-            "auc_btag_branch": roc_auc(lab[te], j["btag"][te]),
+            "auc_bdt": roc_auc(lab[te], signal_score(tagger, xt[te]), j["weight"][te]),
+            "auc_btag_branch": roc_auc(lab[te], j["btag"][te], j["weight"][te]),
             "btag_branch": cfg.to_dict()["btag"]["branch"],
             "n_test_jets": int(te.sum()),
         }

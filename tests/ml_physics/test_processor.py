@@ -147,9 +147,19 @@ def test_jagged_tag_score_and_regression(sample, models):
             )
         }
     ).astype(np.float32)
-    np.testing.assert_allclose(
-        ak.to_numpy(ak.flatten(jets.tag_score)), model.predict_proba(x)[:, 1], rtol=1e-6
-    )
+    score = ak.to_numpy(ak.flatten(jets.tag_score))
+    scored = np.isfinite(score)
+    np.testing.assert_allclose(score[scored], model.predict_proba(x[scored])[:, 1], rtol=1e-6)
+    # only jets of events that cannot pass the lepton / jet-count cuts are left unscored
+    one_lep = ak.to_numpy(ak.num(vobj["leptons"]) == 1)
+    ji = objects["jet_inputs"]
+    four = np.bincount(ji.event[ji["keep"]], minlength=ji.n_events) >= 4
+    ev_scored = ak.to_numpy(ak.all(~np.isnan(jets.tag_score), axis=1))
+    ev_none = ak.to_numpy(ak.all(np.isnan(jets.tag_score), axis=1))
+    assert ev_scored[one_lep & four].all() and ev_none[~(one_lep & four)].all()
+    assert 0 < (~scored).sum() < len(score)
+    mask = selected(proc, events, vobj)
+    assert np.isfinite(ak.to_numpy(ak.flatten(jets.tag_score[mask]))).all()
     out = proc.process(events)
     h = out["hists"]["n_jets_tagged"][{"process": "ttbar", "variation": "nominal"}]
     assert h.sum().value > 0
@@ -165,13 +175,23 @@ def test_jagged_tag_score_and_regression(sample, models):
     objs_r = proc_r.select_objects(events)
     vr = proc_r.vary_objects(events, objs_r, NOMINAL, None)
     jr = proc_r.object_scores(vr)["jets"]
-    before = ak.to_numpy(ak.flatten(vr["jets"].pt[vr["jets"].is_b]))
-    after = ak.to_numpy(ak.flatten(jr.pt[jr.is_b]))
+    # events that can pass the lepton and jet-count cuts (>= 4 good jets before the pT cut):
+    # b jets scaled by 1.25, others not
+    ji = objs_r["jet_inputs"]
+    n_good = np.bincount(ji.event[ji["keep"]], minlength=ji.n_events)
+    can = ak.to_numpy(ak.num(vr["leptons"]) == 1) & (n_good >= 4)
+    vj = vr["jets"][can]
+    jc = jr[can]
+    before = ak.to_numpy(ak.flatten(vj.pt[vj.is_b]))
+    after = ak.to_numpy(ak.flatten(jc.pt[jc.is_b]))
+    assert len(before) > 500
     np.testing.assert_allclose(np.sort(after), np.sort(before * 1.25), rtol=1e-5)
     np.testing.assert_array_equal(
-        np.sort(ak.to_numpy(ak.flatten(jr.pt[~jr.is_b]))),
-        np.sort(ak.to_numpy(ak.flatten(vr["jets"].pt[~vr["jets"].is_b]))),
+        np.sort(ak.to_numpy(ak.flatten(jc.pt[~jc.is_b]))),
+        np.sort(ak.to_numpy(ak.flatten(vj.pt[~vj.is_b]))),
     )
+    # the other events keep their jets
+    assert ak.all(jr[~can].pt == vr["jets"][~can].pt)
     assert ak.all(jr.pt[:, :-1] >= jr.pt[:, 1:])
 
 
