@@ -52,7 +52,8 @@ def _bare_write(files: list[Path], out: Path, compression: str) -> float:
             if ("n" + head) in arrays.fields and tail:
                 groups.setdefault(head, {})[tail] = arrays[field]
             elif not (field.startswith("n") and field[1:] in heads):
-                cols[field] = ak.to_numpy(arrays[field])
+                col = arrays[field]
+                cols[field] = col if col.ndim > 1 else ak.to_numpy(col)  # LHEScaleWeight: var
         for head, fields in groups.items():
             cols[head] = ak.zip(fields)
         with uproot.recreate(out / name, compression=compression_for(compression)) as f:

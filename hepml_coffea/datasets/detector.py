@@ -24,7 +24,17 @@ from hepml_coffea.datasets.corrections import (
     evaluate,
     sample_pileup,
 )
+from hepml_coffea.datasets.gen import gen_index, genjets, genparts
+from hepml_coffea.datasets.jets import (
+    pileup_jets,
+    poisson_like,
+    response_mean,
+    semileptonic,
+    tagger_inputs,
+)
+from hepml_coffea.datasets.photons import photons
 from hepml_coffea.datasets.processes import M_E, M_MU, Truth
+from hepml_coffea.datasets.writer import reduce_precision
 
 __all__ = ["reconstruct"]
 
@@ -37,19 +47,36 @@ _LATENT_MEAN = {5: 0.657, 4: -1.17, 0: -2.63}
 def _sort_jagged(cols: dict[str, np.ndarray], valid: np.ndarray, pt: np.ndarray):
     """Sort padded (n, K) columns by descending pT with invalid slots last.
 
-    Returns the sorted padded columns, the sorted valid mask and the counts.
+    Returns the sorted padded columns, the sorted valid mask and the counts; the padding is
+    cut to the largest count (the slots beyond it are invalid in every event).
     """
-    order = np.argsort(np.where(valid, -pt, np.inf), axis=1, kind="stable")
-    out = {k: np.take_along_axis(v, order, axis=1) for k, v in cols.items()}
     counts = valid.sum(axis=1)
-    svalid = np.arange(valid.shape[1])[None, :] < counts[:, None]
+    width = int(counts.max()) if len(counts) else 0
+    order = np.argsort(np.where(valid, -pt, np.inf), axis=1, kind="stable")[:, :width]
+    out = {k: np.take_along_axis(v, order, axis=1) for k, v in cols.items()}
+    svalid = np.arange(width)[None, :] < counts[:, None]
     return out, svalid, counts
 
 
-def _jagged(cols: dict[str, np.ndarray], svalid: np.ndarray, counts: np.ndarray, dtypes: dict):
-    return ak.zip(
-        {k: ak.unflatten(cols[k][svalid].astype(dt), counts) for k, dt in dtypes.items()},
-    )
+# mantissa bits kept, as NanoAOD's Jet table (eta, phi: 12 bits, rounded where they are made, so
+# that what is stored is what JES and MET used; pT and mass keep full precision)
+_JET_PRECISION = {"btagDeepFlavB": 10, "btagCSVV2": 10}
+
+
+def _jagged(
+    cols: dict[str, np.ndarray],
+    svalid: np.ndarray,
+    counts: np.ndarray,
+    dtypes: dict,
+    precision: dict[str, int] | None = None,
+):
+    precision = precision or {}
+
+    def store(k, dt):
+        x = cols[k][svalid]
+        return reduce_precision(x, precision[k]) if k in precision else x.astype(dt)
+
+    return ak.zip({k: ak.unflatten(store(k, dt), counts) for k, dt in dtypes.items()})
 
 
 def _delta_r(eta1, phi1, eta2, phi2):
@@ -69,6 +96,9 @@ def _match(lep_eta, lep_phi, lvalid, jet_eta, jet_phi, jvalid):
         best = np.argmin(dr, axis=2)
         jidx = np.where(np.take_along_axis(dr, best[:, :, None], 2)[:, :, 0] < 0.4, best, -1)
     eq = (jidx[:, :, None] == np.arange(jet_eta.shape[1])[None, None, :]) & lvalid[:, :, None]
+    if eq.shape[1] == 0:  # no lepton in any event of the block
+        none = np.full(jet_eta.shape, -1)
+        return jidx, none, none, np.zeros(jet_eta.shape, np.int64)
     has1 = eq.any(axis=1)
     idx1 = np.where(has1, eq.argmax(axis=1), -1)
     eq2 = eq & (np.arange(eq.shape[1])[None, :, None] != idx1[:, None, :])
@@ -117,36 +147,48 @@ def reconstruct(
     """
     n = truth.nu.shape[0]
     is_data = data_rng is not None
+    ntrue = sample_pileup(rng, n, "nominal" if is_data else "mc")
     # ------------------------------------------------------------------ jets
+    # parton slots (K), then pileup-jet slots
     p = truth.partons
     ppt, peta, pphi = ph.pt_eta_phi(p)
     pm = ph.mass(p)
+    k_partons = ppt.shape[1]
     sigma = np.sqrt((JER_STOCHASTIC / np.sqrt(np.maximum(ppt, 1.0))) ** 2 + JER_CONSTANT**2)
     hflav = np.select([truth.pflav == 5, truth.pflav == 4], [5, 4], 0)
-    resp = rng.normal(np.where(hflav == 5, 0.97, 1.0), sigma)
-    jpt = ppt * np.clip(resp, 0.3, None)
-    jeta = peta + rng.normal(0.0, 0.01, ppt.shape)
-    jphi = pphi + rng.normal(0.0, 0.01, ppt.shape)
-    jmass = pm * np.clip(resp, 0.3, None)
+    semi, lep_frac, nu_frac = semileptonic(rng, hflav, truth.pvalid)
+    resp = rng.normal(response_mean(hflav, truth.pflav), sigma)
+    visible = (1.0 - nu_frac) * np.clip(resp, 0.3, None)
+    pu = pileup_jets(rng, ntrue)
+    cat = np.concatenate
+    jpt = cat([ppt * visible, pu["pt"]], axis=1)
+    jeta = reduce_precision(cat([peta + rng.normal(0.0, 0.01, ppt.shape), pu["eta"]], axis=1), 12)
+    jphi = reduce_precision(cat([pphi + rng.normal(0.0, 0.01, ppt.shape), pu["phi"]], axis=1), 12)
+    jeta, jphi = jeta.astype(np.float64), jphi.astype(np.float64)
+    jmass = cat([pm * visible, pu["mass"]], axis=1)
+    is_pu = cat([np.zeros(ppt.shape, bool), pu["valid"]], axis=1)
+    pvalid = cat([truth.pvalid, pu["valid"]], axis=1)
+    pflav = cat([truth.pflav, np.zeros(pu["pt"].shape, truth.pflav.dtype)], axis=1)
+    hflav = cat([hflav, np.zeros(pu["pt"].shape, hflav.dtype)], axis=1)
     if data_rng is not None:  # resolution SF × that of the simulation: extra smearing sqrt(SF² − 1)
         aeta = np.abs(jeta)
         sf = evaluate("jer_sf", "nominal", aeta)
-        extra = 1.0 + data_rng.normal(0.0, 1.0, ppt.shape) * evaluate(
+        extra = 1.0 + data_rng.normal(0.0, 1.0, jpt.shape) * evaluate(
             "jer_resolution", aeta, jpt
         ) * np.sqrt(np.maximum(sf**2 - 1.0, 0.0))
         extra = np.clip(extra, 0.3, None)
         jpt, jmass = jpt * extra, jmass * extra
-    jvalid = truth.pvalid & (jpt > 15.0) & (np.abs(jeta) < 4.7)
+    jvalid = pvalid & (jpt > 15.0) & (np.abs(jeta) < 4.7)
     jpt_nominal = jpt
     if jes_shift:
         scale = 1.0 + jes_shift * evaluate("jes_uncertainty", np.abs(jeta), jpt)
         jpt = np.where(jvalid, jpt * scale, jpt)
         jmass = np.where(jvalid, jmass * scale, jmass)
     deep, csv = _btag(rng, hflav)
-    u = rng.random(ppt.shape)
+    u = rng.random(jpt.shape)
     jet_id = np.select([u < 0.965, u < 0.985], [6, 2], 0)
-    puid = np.where((jpt > 50) | (rng.random(ppt.shape) < 0.9), 7, rng.choice([0, 4, 6], ppt.shape))
-    pflav = truth.pflav
+    puid = np.where((jpt > 50) | (rng.random(jpt.shape) < 0.9), 7, rng.choice([0, 4, 6], jpt.shape))
+    puid = np.where(is_pu, rng.choice([0, 4, 6, 7], jpt.shape, p=[0.55, 0.2, 0.15, 0.1]), puid)
     # ------------------------------------------------------------------ leptons
     # prompt ones from the truth, non-prompt ones from heavy-flavour (and rarely light) jets
     lpt, leta, lphi = ph.pt_eta_phi(truth.leptons)
@@ -157,14 +199,14 @@ def reconstruct(
     )
     lpt = lpt * rng.normal(1.0, res)
     prompt_ok = truth.lvalid & (rng.random(lpt.shape) < eff)
-    prob_np = np.select([hflav == 5, hflav == 4], [0.22, 0.12], 0.01)
-    has_np = truth.pvalid & (rng.random(ppt.shape) < prob_np)
-    npt = ppt * rng.uniform(0.03, 0.35, ppt.shape)
+    has_np = semi
+    npt = ppt * lep_frac
     neta = peta + rng.normal(0.0, 0.08, ppt.shape)
     nphi = pphi + rng.normal(0.0, 0.08, ppt.shape)
     nsign = np.where(rng.random(ppt.shape) < 0.5, 1, -1)
     npdg = nsign * np.where(rng.random(ppt.shape) < 0.5, 13, 11)
-    npflav = np.select([hflav == 5, hflav == 4], [5, 4], 3).astype(np.uint8)
+    hp = hflav[:, :k_partons]
+    npflav = np.select([hp == 5, hp == 4], [5, 4], 3).astype(np.uint8)
 
     all_pt = np.concatenate([lpt, npt], axis=1)
     all_eta = np.concatenate([leta, neta], axis=1)
@@ -190,16 +232,27 @@ def reconstruct(
     cut_based = np.where(prompt, cut_p, cut_np)
 
     # ------------------------------------------------------------------ sort, match, pack
+    mu_in_jet = cat([np.where(has_np & (np.abs(npdg) == 13), npt, 0.0), 0 * pu["pt"]], axis=1)
     jcols = {
         "pt": jpt, "eta": jeta, "phi": jphi, "mass": jmass, "jetId": jet_id, "puId": puid,
         "btagDeepFlavB": deep, "btagCSVV2": csv, "hadronFlavour": hflav, "partonFlavour": pflav,
+        **tagger_inputs(rng, hflav, pflav, is_pu, jpt, mu_in_jet),
+        "slot": np.broadcast_to(np.arange(jpt.shape[1]), jpt.shape),
     }  # fmt: skip
+    if not is_data:
+        genjet, genjet_index = genjets(truth, hflav[:, :k_partons])
+        jcols["genJetIdx"] = cat([genjet_index, np.full(pu["pt"].shape, -1)], axis=1)
     jcols, jsv, jcounts = _sort_jagged(jcols, jvalid, jpt)
+    jet_index = np.full(jpt.shape, -1)  # slot → index in the event's Jet collection
+    np.put_along_axis(jet_index, jcols.pop("slot"), np.where(jsv, np.arange(jsv.shape[1]), -1), 1)
     collections = {}
     lep_cols = {
         "pt": all_pt, "eta": all_eta, "phi": all_phi, "pdgId": all_pdg, "genPartFlav": gflav,
         "iso03": iso03, "iso04": iso04, "tight": tight, "cutBased": cut_based,
     }  # fmt: skip
+    if not is_data:  # prompt leptons point to their GenPart, non-prompt ones to none
+        lep_gen = gen_index(truth)[:, truth.lepton_gen]
+        lep_cols["genPartIdx"] = cat([lep_gen, np.full(npt.shape, -1)], axis=1)
     jet_links = {}
     for name, apid, ptmin, etamax in [("Muon", 13, 3.0, 2.4), ("Electron", 11, 5.0, 2.5)]:
         ok = all_valid & (np.abs(all_pdg) == apid) & (all_pt > ptmin) & (np.abs(all_eta) < etamax)
@@ -221,6 +274,8 @@ def reconstruct(
             "jetIdx": np.int32,
             "genPartFlav": np.uint8,
         }
+        if not is_data:
+            fields["genPartIdx"], dtypes["genPartIdx"] = cols["genPartIdx"], np.int32
         if apid == 13:
             fields |= {"pfRelIso04_all": cols["iso04"], "tightId": cols["tight"]}
             fields |= {"fsrPhotonIdx": np.full(cols["pt"].shape, -1)}
@@ -244,11 +299,17 @@ def reconstruct(
          "electronIdx1", "electronIdx2", "nMuons", "nElectrons"],
         np.int32,
     )  # fmt: skip
-    collections["Jet"] = _jagged(jcols, jsv, jcounts, jdt)
+    tagger = ("nSV", "svMass", "qgl", "nConstituents", "muEF")
+    jdt |= {k: v.dtype for k, v in jcols.items() if k in tagger}
+    if not is_data:
+        jdt["genJetIdx"] = np.int32
+    collections["Jet"] = _jagged(jcols, jsv, jcounts, jdt, _JET_PRECISION)
 
     # ------------------------------------------------------------------ MET
     # lost pT of the nominal jets; a JES shift then moves MET by -Σ Δjet (stored jets)
-    dj = np.where(truth.pvalid, 1.0, 0.0) * (ppt - np.where(jvalid, jpt_nominal, 0.0))
+    # (parton slots only: pileup jets do not enter the nominal MET)
+    kp = k_partons
+    dj = np.where(truth.pvalid, 1.0, 0.0) * (ppt - np.where(jvalid, jpt_nominal, 0.0)[:, :kp])
     shift = np.where(jvalid, jpt - jpt_nominal, 0.0)
     mis = np.stack(
         [
@@ -264,8 +325,7 @@ def reconstruct(
         out[f"{name}_pt"] = np.hypot(v[:, 0], v[:, 1]).astype(np.float32)
         out[f"{name}_phi"] = np.arctan2(v[:, 1], v[:, 0]).astype(np.float32)
 
-    ntrue = sample_pileup(rng, n, "nominal" if is_data else "mc")
-    out["PV_npvs"] = (rng.poisson(0.9 * ntrue) + 1).astype(np.int32)
+    out["PV_npvs"] = (poisson_like(rng.random((n,)), 0.9 * ntrue) + 1).astype(np.int32)
     if not is_data:
         out["Pileup_nTrueInt"] = ntrue.astype(np.float32)
         out["Pileup_nPU"] = rng.poisson(ntrue).astype(np.int32)
@@ -274,6 +334,10 @@ def reconstruct(
     el_trig = ak.any((el.pt > 32.0) & (el.cutBased >= 3) & (abs(el.eta) < 2.1), axis=1)
     out["HLT_IsoMu24"] = ak.to_numpy(mu_trig) & (rng.random(n) < 0.93)
     out["HLT_Ele32_WPTight_Gsf"] = ak.to_numpy(el_trig) & (rng.random(n) < 0.87)
+    collections["Photon"] = photons(rng, np.where(jvalid, jpt, 0.0), jeta, jphi, jet_index)
+    if not is_data:
+        collections["GenJet"] = genjet
+        collections["GenPart"] = genparts(truth)
     for k, v in collections.items():
         out[k] = v
     return out

@@ -93,7 +93,7 @@ def _finish(
     if weights is not None:
         out["genWeight"] = weights.astype(np.float32)
     out |= reco
-    out |= empty_collections(n)
+    out |= empty_collections(n, mc=weights is not None)
     return out
 
 

@@ -88,6 +88,9 @@ class Truth:
     nu : (n, 2) vector sum (px, py) of the neutrinos (GeV).
     fsr_n, fsr_m : (n,) decay quarks that radiated / could radiate; fsr_p their probability.
     isr_n : (n,) Poisson count of ISR partons, capped at ``isr_cap``; isr_mean its mean.
+    gen_p4 : (n, G, 4) generator particles (tops, W/Z, b, W/Z daughters, FSR copies);
+    gen_pdg, gen_flags, gen_valid : (n, G); gen_mother, gen_status : (G,) (mother slot, -1 none).
+    lepton_gen : (L,) generator slot of each lepton slot.
     """
 
     partons: np.ndarray
@@ -103,6 +106,18 @@ class Truth:
     isr_n: np.ndarray
     isr_mean: float
     isr_cap: int
+    gen_p4: np.ndarray
+    gen_pdg: np.ndarray
+    gen_flags: np.ndarray
+    gen_valid: np.ndarray
+    gen_mother: np.ndarray
+    gen_status: np.ndarray
+    lepton_gen: np.ndarray
+
+
+# GenPart_statusFlags bits (NanoAOD)
+PROMPT, HARD, FROM_HARD, FIRST_COPY, LAST_COPY = 1, 1 << 7, 1 << 8, 1 << 12, 1 << 13
+_HARD_FLAGS = PROMPT | HARD | FROM_HARD | FIRST_COPY
 
 
 class _Builder:
@@ -117,6 +132,25 @@ class _Builder:
         self.partons: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.leptons: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.nu = np.zeros((n, 2))
+        self.gen: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int]] = []
+        self.lepton_gen: list[int] = []
+
+    def genpart(
+        self,
+        p4: np.ndarray,
+        pdg: np.ndarray | int,
+        mother: int = -1,
+        valid: np.ndarray | None = None,
+        status: int = 22,
+        flags: np.ndarray | int = _HARD_FLAGS | LAST_COPY,
+    ) -> int:
+        """Record a generator particle (a ``GenPart`` slot); returns its slot."""
+        n = self.n
+        valid = np.ones(n, bool) if valid is None else valid
+        pdg = np.broadcast_to(np.asarray(pdg, np.int32), (n,))
+        flags = np.broadcast_to(np.asarray(flags, np.int32), (n,))
+        self.gen.append((p4, pdg, flags, valid, mother, status))
+        return len(self.gen) - 1
 
     def jet_mass(self, flav: int | np.ndarray) -> np.ndarray:
         """Effective (hadronised) jet mass; FSR-candidates get a wide virtuality instead."""
@@ -129,10 +163,21 @@ class _Builder:
         flav: np.ndarray | int,
         fsr: np.ndarray | None = None,
         valid: np.ndarray | None = None,
+        *,
+        pdg: np.ndarray | None = None,
+        mother: int = -1,
     ) -> None:
-        """Add a final-state quark (where ``valid``); where ``fsr`` it splits into quark + gluon."""
+        """Add a final-state quark (where ``valid``); where ``fsr`` it splits into quark + gluon.
+
+        With ``pdg`` it is also a generator particle (daughter of slot ``mother``); where it
+        radiates, a last copy with the momentum after radiation follows, as in NanoAOD.
+        """
         flav = np.broadcast_to(np.asarray(flav, dtype=np.int32), (self.n,))
         valid = np.ones(self.n, bool) if valid is None else valid
+        slot = -1
+        if pdg is not None:
+            last = np.where(fsr, 0, LAST_COPY) if fsr is not None else LAST_COPY
+            slot = self.genpart(p4, pdg, mother, valid, 23, _HARD_FLAGS | last)
         if fsr is None:
             self.partons.append((p4, flav, valid))
             return
@@ -141,6 +186,8 @@ class _Builder:
         q, g = ph.two_body_decay(
             self.rng, p4, self.rng.uniform(2.0, 8.0, self.n), self.rng.uniform(1.0, 6.0, self.n)
         )
+        if pdg is not None:
+            self.genpart(q, pdg, slot, fsr & valid, 52, PROMPT | FROM_HARD | LAST_COPY)
         self.partons.append((np.where(fsr[:, None], q, p4), flav, valid))
         self.partons.append((g, np.full(self.n, 21, np.int32), fsr & valid))
 
@@ -150,11 +197,13 @@ class _Builder:
         m = np.where(fsr, self.rng.uniform(14.0, 28.0, self.n), self.jet_mass(flav))
         return m, fsr
 
-    def lepton(self, p4: np.ndarray, pdg: np.ndarray) -> None:
+    def lepton(self, p4: np.ndarray, pdg: np.ndarray, mother: int = -1) -> None:
         self.leptons.append((p4, pdg.astype(np.int32), np.ones(self.n, bool)))
+        self.lepton_gen.append(self.genpart(p4, pdg, mother, status=1))
 
-    def neutrino(self, p4: np.ndarray) -> None:
+    def neutrino(self, p4: np.ndarray, pdg: np.ndarray, mother: int = -1) -> None:
         self.nu += p4[:, 1:3]
+        self.genpart(p4, pdg, mother, status=1)
 
     def isr(
         self,
@@ -188,32 +237,41 @@ class _Builder:
         return -charge_sign * apdg, np.where(mu, M_MU, M_E)
 
     def w_decay(
-        self, w: np.ndarray, sign: np.ndarray, *, leptonic: bool, valid: np.ndarray | None = None
+        self,
+        w: np.ndarray,
+        sign: np.ndarray,
+        *,
+        leptonic: bool,
+        valid: np.ndarray | None = None,
+        mother: int = -1,
     ) -> None:
-        """W^(sign) → ℓν or → q q̄′ (ud or cs; the quarks exist where ``valid``)."""
+        """W^(sign) → ℓν or → q q̄′ (ud or cs; the quarks exist where ``valid``); ``mother`` is
+        the W's generator slot."""
         if leptonic:
             pdg, ml = self.lepton_flavour(sign)
             lep, nu = ph.two_body_decay(self.rng, w, ml, 0.0)
-            self.lepton(lep, pdg)
-            self.neutrino(nu)
+            self.lepton(lep, pdg, mother)
+            self.neutrino(nu, sign * (np.abs(pdg) + 1), mother)
         else:
             cs = self.rng.random(self.n) < 0.5
             f1, f2 = np.where(cs, 4, 2), np.where(cs, 3, 1)
             (m1, fsr1), (m2, fsr2) = self.virtual_mass(f1), self.virtual_mass(f2)
             q1, q2 = ph.two_body_decay(self.rng, w, m1, m2)
-            self.quark(q1, f1, fsr1, valid)
-            self.quark(q2, f2, fsr2, valid)
+            self.quark(q1, f1, fsr1, valid, pdg=sign * f1, mother=mother)
+            self.quark(q2, f2, fsr2, valid, pdg=-sign * f2, mother=mother)
 
     def top_decay(self, top: np.ndarray, sign: np.ndarray, *, leptonic: bool) -> None:
-        """t → b W with a Breit–Wigner W mass below the kinematic limit."""
+        """t → b W with a Breit–Wigner W mass below the kinematic limit (``sign`` +1: t)."""
+        slot = self.genpart(top, 6 * sign)
         mb, fsr = self.virtual_mass(5)
         mt = ph.mass(top)
         mw = ph.breit_wigner(
             self.rng, M_W, W_W, self.n, low=60.0, high=np.minimum(110.0, mt - mb - 1.0)
         )
         b, w = ph.two_body_decay(self.rng, top, mb, mw)
-        self.quark(b, 5, fsr)
-        self.w_decay(w, sign, leptonic=leptonic)
+        wslot = self.genpart(w, 24 * sign, slot)
+        self.quark(b, 5, fsr, pdg=5 * sign, mother=slot)
+        self.w_decay(w, sign, leptonic=leptonic, mother=wslot)
 
     def build(self) -> Truth:
         def stack(items, n):
@@ -227,8 +285,18 @@ class _Builder:
 
         p, pf, pv = stack(self.partons, self.n)
         lep, lpdg, lv = stack(self.leptons, self.n)
+        n, g = self.n, self.gen
+        if g:
+            gp4 = np.stack([x[0] for x in g], axis=1)
+            gpdg, gflags, gvalid = (np.stack([x[i] for x in g], axis=1) for i in (1, 2, 3))
+        else:
+            gp4, gpdg = np.zeros((n, 0, 4)), np.zeros((n, 0), np.int32)
+            gflags, gvalid = np.zeros((n, 0), np.int32), np.zeros((n, 0), bool)
+        mother = np.array([x[4] for x in g], np.int64)
+        status = np.array([x[5] for x in g], np.int32)
         return Truth(p, pf, pv, lep, lpdg, lv, self.nu, self.fsr_n, self.fsr_m, self.fsr_prob,
-                     self.isr_n, self.isr_mean, self.isr_cap)  # fmt: skip
+                     self.isr_n, self.isr_mean, self.isr_cap, gp4, gpdg, gflags, gvalid, mother,
+                     status, np.array(self.lepton_gen, np.int64))  # fmt: skip
 
 
 def _ttbar(b: _Builder) -> None:
@@ -255,7 +323,8 @@ def _single_top(b: _Builder) -> None:
     top = np.where(tw[:, None], top_tw, ph.produce(rng, mt, pt_scale=45.0, y_sigma=1.1))
     sign = np.where(rng.random(n) < 0.62, 1, -1)  # t : t̄ ≈ 62 : 38 at the LHC
     b.top_decay(top, sign, leptonic=True)
-    b.w_decay(w, -sign, leptonic=False, valid=tw)
+    wslot = b.genpart(w, -24 * sign, valid=tw)
+    b.w_decay(w, -sign, leptonic=False, valid=tw, mother=wslot)
     # t-channel: the forward, hard spectator quark ...
     pt = 20.0 + rng.exponential(35.0, n)
     eta = np.where(rng.random(n) < 0.5, 1.0, -1.0) * np.abs(rng.normal(2.3, 0.9, n))
@@ -276,7 +345,7 @@ def _wjets(b: _Builder) -> None:
     mw = ph.breit_wigner(rng, M_W, W_W, n, low=40.0, high=200.0)
     w = ph.produce(rng, mw, pt_scale=30.0, y_sigma=1.3)
     sign = np.where(rng.random(n) < 0.58, 1, -1)  # W+ : W− ≈ 58 : 42
-    b.w_decay(w, sign, leptonic=True)
+    b.w_decay(w, sign, leptonic=True, mother=b.genpart(w, 24 * sign))
     b.isr(1.6, heavy=(0.08, 0.04), nmin=2, ptmin=25.0, kmax=6)
 
 
@@ -286,8 +355,9 @@ def _dy(b: _Builder) -> None:
     z = ph.produce(rng, mz, pt_scale=20.0, y_sigma=1.4)
     pdg, ml = b.lepton_flavour(np.ones(n, np.int64))
     l1, l2 = ph.two_body_decay(rng, z, ml, ml)
-    b.lepton(l1, pdg)
-    b.lepton(l2, -pdg)
+    zslot = b.genpart(z, 23)
+    b.lepton(l1, pdg, zslot)
+    b.lepton(l2, -pdg, zslot)
     b.isr(1.6, heavy=(0.06, 0.03), nmin=2, ptmin=25.0, kmax=6)
 
 

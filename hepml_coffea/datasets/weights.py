@@ -23,6 +23,7 @@ from scipy.stats import poisson
 
 from hepml_coffea.datasets import physics as ph
 from hepml_coffea.datasets.processes import Truth
+from hepml_coffea.datasets.writer import reduce_precision
 
 __all__ = ["FSR_VAR", "ISR_VAR", "ps_weights", "scale_weights"]
 
@@ -57,7 +58,7 @@ def scale_weights(process: str, truth: Truth, rng: np.random.Generator) -> np.nd
     noise = rng.normal(0.0, 0.01, w.shape) * np.sqrt(r**2 + f**2)
     w = np.clip(w + noise, 0.3, 2.0)
     w[:, 4] = 1.0
-    return w.astype(np.float32)
+    return reduce_precision(w, 10)
 
 
 def ps_weights(truth: Truth) -> np.ndarray:
@@ -74,4 +75,4 @@ def ps_weights(truth: Truth) -> np.ndarray:
         w = (lam2 / lam) ** j * np.exp(lam - lam2)
         tail = poisson.sf(cap - 1, lam2) / poisson.sf(cap - 1, lam) if lam > 0 else 1.0
         out[:, col] = np.where(j >= cap, tail, w)
-    return out.astype(np.float32)
+    return reduce_precision(out, 10)

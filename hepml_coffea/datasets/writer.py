@@ -22,7 +22,13 @@ import numpy as np
 import uproot
 import uproot.writing._cascadetree
 
-__all__ = ["COMPRESSIONS", "compression_for", "empty_collections", "write_nanoaod"]
+__all__ = [
+    "COMPRESSIONS",
+    "compression_for",
+    "empty_collections",
+    "reduce_precision",
+    "write_nanoaod",
+]
 
 COMPRESSIONS = {
     "lzma": (uproot.LZMA, 9),
@@ -40,7 +46,6 @@ _UPROOT_WRITING_MODULES = ("writable", "_cascade", "_cascadetree", "_cascadentup
 # so they are written empty (as a NanoAOD with no such objects would be) to keep every
 # ``*Idx`` cross-reference resolvable without warnings.
 _EMPTY = {
-    "Photon": {"pt": "f4", "eta": "f4", "phi": "f4", "electronIdx": "i4", "jetIdx": "i4"},
     "Tau": {"pt": "f4", "eta": "f4", "phi": "f4", "mass": "f4", "charge": "i4", "jetIdx": "i4"},
     "FatJet": {"pt": "f4", "eta": "f4", "phi": "f4", "mass": "f4", "subJetIdx1": "i4", "subJetIdx2": "i4"},
     "SubJet": {"pt": "f4", "eta": "f4", "phi": "f4", "mass": "f4"},
@@ -52,20 +57,45 @@ _EMPTY = {
 }  # fmt: skip
 
 
+def reduce_precision(x: np.ndarray, bits: int) -> np.ndarray:
+    """float32 values rounded to ``bits`` mantissa bits, as NanoAOD stores many branches
+    (``precision=bits`` in its table producers): better compression, relative error ≤ 2^-(bits+1).
+    """
+    u = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    shift = 23 - bits
+    u = (u + np.uint32(1 << (shift - 1))) & np.uint32((0xFFFFFFFF >> shift) << shift)
+    return u.view(np.float32)
+
+
 def compression_for(name: str, level: int | None = None):
     """uproot compression object for ``name`` (one of ``COMPRESSIONS``) at ``level``."""
     cls, default = COMPRESSIONS[name]
     return cls(default if level is None else level)
 
 
-def empty_collections(n: int) -> dict[str, ak.Array]:
-    """Empty jagged collections (``nPhoton == 0`` ...) for ``n`` events."""
+# Simulation: with GenPart present, coffea also resolves these generator cross-references
+_EMPTY_MC_FIELDS = {"Tau": {"genPartIdx": "i4"}, "LowPtElectron": {"genPartIdx": "i4"},
+                    "FatJet": {"genJetAK8Idx": "i4"}}  # fmt: skip
+_EMPTY_MC = {
+    "GenJetAK8": {"pt": "f4", "eta": "f4", "phi": "f4", "mass": "f4"},
+    "GenVisTau": {"pt": "f4", "eta": "f4", "phi": "f4", "mass": "f4", "genPartIdxMother": "i4"},
+}
+
+
+def empty_collections(n: int, *, mc: bool = False) -> dict[str, ak.Array]:
+    """Empty jagged collections (``nTau == 0`` ...) for ``n`` events (``mc``: with the
+    generator-level ones and cross-references)."""
     zero = np.zeros(n, np.int64)
+    spec = {name: dict(fields) for name, fields in _EMPTY.items()}
+    if mc:
+        for name, extra in _EMPTY_MC_FIELDS.items():
+            spec[name] |= extra
+        spec |= _EMPTY_MC
     return {
         name: ak.zip(
             {k: ak.unflatten(np.zeros(0, np.dtype(dt)), zero) for k, dt in fields.items()},
         )
-        for name, fields in _EMPTY.items()
+        for name, fields in spec.items()
     }
 
 
