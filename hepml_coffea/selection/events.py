@@ -7,7 +7,8 @@ Configuration keys (top level of ``config.toml``):
   or a table ``{default = [...], <process or dataset> = [...]}`` for per-dataset paths (a
   SingleMuon dataset takes the muon paths). A dataset's metadata key ``triggers`` (a list) takes
   precedence. An empty list requires nothing.
-- ``lumi_mask``: a CMS golden JSON applied to DATA only, via :class:`coffea.lumi_tools.LumiMask`;
+- ``lumi_mask``: a CMS golden JSON applied to DATA only (:class:`GoldenJSON`, which answers as
+  :class:`coffea.lumi_tools.LumiMask` does without its ~10 s numba compilation per process);
   ``""`` uses the dataset metadata key ``lumi_mask``, else a ``golden.json`` beside the input
   file (where ``generate`` writes it for its pseudo-data), else none. A relative path is
   resolved against the folder of the processed file, then the working directory.
@@ -18,9 +19,11 @@ Configuration keys (top level of ``config.toml``):
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import awkward as ak
@@ -102,15 +105,47 @@ def lumi_mask_path(config: Mapping[str, Any], meta: Mapping[str, Any]) -> str | 
     return str(path)
 
 
+class GoldenJSON:
+    """A CMS golden JSON (``{"run": [[first, last], ...]}``) as a vectorised (run, lumi) lookup.
+
+    Same answers as :class:`coffea.lumi_tools.LumiMask` (tested), in plain numpy: importing
+    ``coffea.lumi_tools`` compiles its numba kernels, ~10 s in every worker process.
+
+    Raises
+    ------
+    ConfigError
+        If the file is not valid JSON of that form.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        try:
+            data = json.loads(Path(path).read_text())
+            pairs = [(int(run), int(a), int(b)) for run, rs in data.items() for a, b in rs]
+        except (ValueError, TypeError, AttributeError) as exc:
+            msg = f'Golden JSON {str(path)!r} is not {{"run": [[first, last], ...]}}: {exc}; fix the file or --set lumi_mask=<path.json>.'
+            raise ConfigError(" ".join(msg.split())) from None
+        arr = np.array(sorted(pairs), dtype=np.int64).reshape(-1, 3)
+        lo = (arr[:, 0] << 32) | arr[:, 1]
+        hi = (arr[:, 0] << 32) | arr[:, 2]
+        hi = np.maximum.accumulate(hi) if len(hi) else hi  # overlapping ranges of a run
+        self._lo, self._hi = lo, hi
+
+    def __call__(self, run: np.ndarray, lumi: np.ndarray) -> np.ndarray:
+        """Boolean mask of the (run, lumi) pairs inside the JSON's ranges."""
+        key = (np.asarray(run, dtype=np.int64) << 32) | np.asarray(lumi, dtype=np.int64)
+        i = np.searchsorted(self._lo, key, side="right") - 1
+        ok = i >= 0
+        ok[ok] = key[ok] <= self._hi[i[ok]]
+        return ok
+
+
 def lumi_mask(events: Any, path: str | None) -> np.ndarray:
-    """``coffea.lumi_tools.LumiMask`` of ``path`` at the events' (run, luminosityBlock); all true if None."""
+    """The golden JSON ``path`` at the events' (run, luminosityBlock); all true if None."""
     if path is None:
         return np.ones(len(events), dtype=bool)
-    from coffea.lumi_tools import LumiMask
-
     key = (path, os.path.getmtime(path))
     if key not in _LUMI_MASKS:
-        _LUMI_MASKS[key] = LumiMask(path)
+        _LUMI_MASKS[key] = GoldenJSON(path)
     run = ak.to_numpy(events.run)
     lumi = ak.to_numpy(events.luminosityBlock)
     return np.asarray(_LUMI_MASKS[key](run, lumi), dtype=bool)
