@@ -10,7 +10,7 @@ with a ``model_card.json`` (safe formats only, SHA-256 checked, never unpickled)
 from __future__ import annotations
 
 from hepml_coffea.estimators.bdt import BDTClassifier, BDTRegressor
-from hepml_coffea.estimators.persistence import load, read_card, save
+from hepml_coffea.estimators.persistence import load, load_extra, read_card, save
 from hepml_coffea.estimators.scores import class_scores, signal_class_index, signal_score
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "KFoldEventClassifier",
     "class_scores",
     "load",
+    "load_extra",
     "read_card",
     "save",
     "signal_class_index",

@@ -22,6 +22,9 @@ from hepml_coffea.errors import ConfigError
 PREDICT_BATCH = 1 << 17
 #: Rows per tile that every prediction batch is padded to (see :func:`run_batched`).
 ROW_QUANTUM = 256
+#: Files of a saved Keras estimator.
+MODEL_FILE = "model.keras"
+STANDARDISATION_FILE = "standardisation.npz"
 
 
 def import_keras():
@@ -260,16 +263,32 @@ class KerasStateMixin:
         if "model_" in state:
             self._build_call()
 
+    def _model_files(self, state: dict[str, Any]) -> list[str]:
+        return [MODEL_FILE, STANDARDISATION_FILE]
+
     def _save_files(self, folder) -> dict[str, Any]:
-        self.model_.save(folder / "model.keras")
-        np.savez(folder / "standardisation.npz", mean=self.mean_, scale=self.scale_)
+        self.model_.save(folder / MODEL_FILE)
+        np.savez(folder / STANDARDISATION_FILE, mean=self.mean_, scale=self.scale_)
         return self._extra_state()
 
     def _load_files(self, folder, state: dict[str, Any]) -> None:
+        from hepml_coffea.errors import ModelError
+        from hepml_coffea.estimators._card import first_line
+
         _, keras = import_keras()
-        self.model_ = keras.saving.load_model(folder / "model.keras", safe_mode=True, compile=False)
-        with np.load(folder / "standardisation.npz", allow_pickle=False) as npz:
-            self.mean_, self.scale_ = npz["mean"], npz["scale"]
+        path = folder / MODEL_FILE
+        try:
+            self.model_ = keras.saving.load_model(path, safe_mode=True, compile=False)
+        except Exception as exc:  # Keras' errors are many lines long
+            msg = f"{path} is not a loadable Keras model ({first_line(exc)}); re-save the model."
+            raise ModelError(msg) from None
+        path = folder / STANDARDISATION_FILE
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                self.mean_, self.scale_ = npz["mean"], npz["scale"]
+        except Exception as exc:
+            msg = f"{path} is not a readable standardisation file ({first_line(exc)})."
+            raise ModelError(msg) from None
         self._restore_state(state)
         self._build_call()
 

@@ -227,8 +227,13 @@ class XGBoostMixin(SaveMixin):
         ).astype(np.float64)
 
     # persistence (see hepml_coffea.estimators.persistence)
+    def _model_files(self, state: dict[str, Any]) -> list[str]:
+        return [BOOSTER_FILE]
+
     def _save_files(self, folder: Path) -> dict[str, Any]:
-        self.booster_.save_model(str(folder / BOOSTER_FILE))
+        from hepml_coffea.estimators._card import write_file
+
+        write_file(folder / BOOSTER_FILE, bytes(self.booster_.save_raw(raw_format="ubj")))
         return {
             "best_iteration": self.best_iteration_,
             "xgb_params": self.xgb_params_,
@@ -238,13 +243,16 @@ class XGBoostMixin(SaveMixin):
     def _load_files(self, folder: Path, state: dict[str, Any]) -> None:
         import xgboost as xgb
 
-        booster = xgb.Booster()
+        from hepml_coffea.estimators._card import check_ubjson, first_line
+
         path = folder / BOOSTER_FILE
+        data = path.read_bytes()
         try:
-            booster.load_model(str(path))
-        except xgb.core.XGBoostError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            msg = f"{path} is not a readable xgboost model ({first[:200]}); re-save the model."
+            check_ubjson(data)  # before xgboost's parser, which trusts the lengths
+            booster = xgb.Booster()
+            booster.load_model(bytearray(data))
+        except (ValueError, xgb.core.XGBoostError) as exc:
+            msg = f"{path} is not a readable xgboost model ({first_line(exc)}); re-save the model."
             raise ModelError(msg) from None
         self.booster_ = booster
         self.best_iteration_ = int(state["best_iteration"])

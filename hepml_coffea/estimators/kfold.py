@@ -223,11 +223,18 @@ class KFoldEventClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(proba, axis=1)]
 
     # persistence
+    def _model_files(self, state: dict[str, Any]) -> list[str]:
+        from hepml_coffea.estimators.persistence import CARD
+
+        return [f"{sub}/{CARD}" for sub in state["folds"]["subfolders"]]
+
     def _save_files(self, folder) -> dict[str, Any]:
-        from hepml_coffea.estimators.persistence import save
+        from hepml_coffea.estimators.persistence import write_model
 
         for i, est in enumerate(self.estimators_):
-            save(est, folder / f"fold_{i}")
+            sub = folder / f"fold_{i}"
+            sub.mkdir()
+            write_model(est, sub)
         col = self.event_column
         return {
             "folds": {
@@ -239,6 +246,17 @@ class KFoldEventClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
         }
 
     def _load_files(self, folder, state: dict[str, Any]) -> None:
-        from hepml_coffea.estimators.persistence import load
+        from hepml_coffea.errors import ModelError
+        from hepml_coffea.estimators._card import member
+        from hepml_coffea.estimators.persistence import CARD, load
 
-        self.estimators_ = [load(folder / sub) for sub in state["folds"]["subfolders"]]
+        subs = state["folds"]["subfolders"]
+        if len(subs) != self.n_splits:
+            msg = (
+                f"{folder / CARD} lists {len(subs)} fold subfolders for n_splits="
+                f"{self.n_splits}; the model folder is inconsistent."
+            )
+            raise ModelError(msg)
+        self.estimators_ = [
+            load(member(folder, sub, folder / CARD, "fold subfolder")) for sub in subs
+        ]

@@ -3,147 +3,104 @@
 Layout of a saved model folder::
 
     model_card.json      # class, params, features, feature spec, classes, folds, versions, hashes
-    booster.ubj          # BDTClassifier: xgboost UBJSON
+    booster.ubj          # BDTClassifier / BDTRegressor: xgboost UBJSON
     model.keras          # DNN / autoencoder: Keras 3 archive (loaded with safe_mode=True)
+    standardisation.npz  # DNN / autoencoder: input mean and scale (allow_pickle=False)
     fold_0/ fold_1/ ...  # KFoldEventClassifier: one saved model folder per fold
+    training.json ...    # extra files given to save(..., extra_files=...)
 
-Nothing is ever unpickled. :func:`load` checks the SHA-256 of every file named in the card
-before reading it, and refuses Python pickles outright.
+What the card guarantees
+------------------------
+* The card lists every file with its SHA-256 (``"files"``); a card without files is refused.
+  Every file the loader reads is in that list and is checked before it is read; the loader
+  reads nothing else (:func:`load_extra` reads an extra file, after the same check).
+* Every name in the card (files, k-fold ``folds.subfolders``) must be a relative path that
+  resolves inside the model folder: ``../x``, absolute paths and escaping symbolic links are
+  refused.
+* Nothing is ever unpickled; pickles are refused outright.
+* :func:`save` is atomic: it writes a temporary folder beside the target, loads it back (hashes
+  included), then renames it over the target. A failed save (full disk, an error while
+  writing, a model that does not load back) leaves the previous model untouched.
+
+The hashes protect against **accidents**: a file truncated by a full disk, overwritten by
+another run, edited by hand, copied incompletely, or mixed from two trainings. They do **not**
+protect against a deliberate attacker, who can change a file and write its new hash into the
+card. Load models only from folders you trust.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
-import importlib
 import json
-import sys
-from importlib import metadata
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hepml_coffea.errors import ModelError
+from hepml_coffea.estimators._card import (
+    CARD,
+    ESTIMATORS,
+    EXTRA_NAME,
+    FORMAT,
+    FORMAT_VERSION,
+    check_files_entry,
+    construct,
+    decode_classes,
+    encode_classes,
+    estimator_class,
+    first_line,
+    from_json,
+    member,
+    refuse_pickle,
+    sha256,
+    to_json,
+    versions,
+)
 
-CARD = "model_card.json"
-FORMAT = "hepml-coffea-model"
-FORMAT_VERSION = 1
-ESTIMATORS = {
-    "BDTClassifier": "hepml_coffea.estimators.bdt",
-    "BDTRegressor": "hepml_coffea.estimators.bdt",
-    "DNNClassifier": "hepml_coffea.estimators.dnn",
-    "AutoencoderAnomalyDetector": "hepml_coffea.estimators.autoencoder",
-    "KFoldEventClassifier": "hepml_coffea.estimators.kfold",
-}
-_VERSIONED = ("hepml-coffea", "numpy", "scikit-learn", "xgboost", "keras", "tensorflow")
+__all__ = [
+    "CARD",
+    "ESTIMATORS",
+    "SaveMixin",
+    "from_json",
+    "load",
+    "load_extra",
+    "read_card",
+    "save",
+    "sha256",
+    "to_json",
+    "write_model",
+]
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _is_pickle(head: bytes) -> bool:
-    # protocol 2+ pickles start with PROTO (0x80) and the protocol number
-    return len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
-
-
-def _refuse_pickle(path: Path) -> None:
-    with open(path, "rb") as f:
-        head = f.read(2)
-    if _is_pickle(head):
+def _extra_bytes(name: str, value: Any) -> bytes:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode()
+    try:
+        return (json.dumps(value, indent=2, allow_nan=False) + "\n").encode()
+    except (TypeError, ValueError) as exc:
         msg = (
-            f"{path} is a Python pickle, not a hepml-coffea model file; pickles can run "
-            "arbitrary code and are never loaded. Re-save the model with est.save(folder)."
+            f"extra file {name!r} is not strict JSON ({exc}); give a dict of plain values "
+            "(no NaN, no numpy types) or the file's bytes."
         )
-        raise ModelError(msg)
+        raise ModelError(msg) from None
 
 
-def to_json(value: Any) -> Any:
-    """Encode a parameter value as JSON, tagging what JSON cannot hold natively."""
-    from sklearn.base import BaseEstimator
+def write_model(
+    est: Any,
+    folder: Path,
+    feature_spec: dict | None = None,
+    extra_files: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write the estimator's files, the extra files and the card into the empty ``folder``.
 
-    if isinstance(value, BaseEstimator):
-        params = {k: to_json(v) for k, v in value.get_params(deep=False).items()}
-        return {"__estimator__": type(value).__name__, "params": params}
-    if isinstance(value, tuple):
-        return {"__tuple__": [to_json(v) for v in value]}
-    if isinstance(value, list):
-        return [to_json(v) for v in value]
-    if isinstance(value, dict):
-        return {"__dict__": [[to_json(k), to_json(v)] for k, v in value.items()]}
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return None  # e.g. a RandomState: not reproducible from a card
-
-
-def from_json(value: Any) -> Any:
-    if isinstance(value, list):
-        return [from_json(v) for v in value]
-    if isinstance(value, dict):
-        if "__estimator__" in value:
-            cls = estimator_class(value["__estimator__"])
-            return cls(**{k: from_json(v) for k, v in value["params"].items()})
-        if "__tuple__" in value:
-            return tuple(from_json(v) for v in value["__tuple__"])
-        if "__dict__" in value:
-            return {from_json(k): from_json(v) for k, v in value["__dict__"]}
-        return {k: from_json(v) for k, v in value.items()}
-    return value
-
-
-def estimator_class(name: str) -> type:
-    if name not in ESTIMATORS:
-        msg = (
-            f"The model card names estimator {name!r}, which hepml-coffea cannot load; "
-            f"known: {sorted(ESTIMATORS)}."
-        )
-        raise ModelError(msg)
-    return getattr(importlib.import_module(ESTIMATORS[name]), name)
-
-
-def encode_classes(classes: np.ndarray) -> dict[str, Any]:
-    return {"values": classes.tolist(), "dtype": classes.dtype.str}
-
-
-def decode_classes(spec: dict[str, Any]) -> np.ndarray:
-    dtype = np.dtype(spec["dtype"])
-    return np.asarray(spec["values"], dtype=object if dtype.kind == "O" else dtype)
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": sys.version.split()[0]}
-    for pkg in _VERSIONED:
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    return out
-
-
-def save(est, path, feature_spec: dict | None = None) -> Path:
-    """Save a fitted estimator into the folder ``path`` (created; files inside replaced).
-
-    Parameters
-    ----------
-    est : fitted hepml-coffea estimator
-    path : str or Path
-        Output folder.
-    feature_spec : dict, optional
-        JSON-serialisable description of the features (stored verbatim in the card).
-
-    Returns
-    -------
-    Path
-        The folder.
+    Not atomic: :func:`save` calls it on a temporary folder. Returns the card.
     """
     from sklearn.utils.validation import check_is_fitted
 
@@ -152,17 +109,20 @@ def save(est, path, feature_spec: dict | None = None) -> Path:
         msg = f"save() supports {sorted(ESTIMATORS)}; got {name}."
         raise ModelError(msg)
     check_is_fitted(est)
-    folder = Path(path)
-    if folder.exists() and not folder.is_dir():
-        msg = f"Cannot save a model into {folder}: it exists and is not a folder."
-        raise ModelError(msg)
-    folder.mkdir(parents=True, exist_ok=True)
     state = est._save_files(folder)
-    files = sorted(
-        p.relative_to(folder).as_posix()
-        for p in folder.rglob("*")
-        if p.is_file() and p != folder / CARD
-    )
+    model_files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    for extra, value in (extra_files or {}).items():
+        if not (isinstance(extra, str) and EXTRA_NAME.fullmatch(extra)) or extra == CARD:
+            msg = (
+                f"extra file name {extra!r} is not allowed: give a plain file name "
+                f"(letters, digits, '._-'), not {CARD!r} and without folders."
+            )
+            raise ModelError(msg)
+        if extra in model_files:
+            msg = f"extra file {extra!r} would overwrite a file of the {name} model."
+            raise ModelError(msg)
+        (folder / extra).write_bytes(_extra_bytes(extra, value))
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     names = getattr(est, "feature_names_in_", None)
     card = {
         "format": FORMAT,
@@ -175,7 +135,7 @@ def save(est, path, feature_spec: dict | None = None) -> Path:
         "classes": encode_classes(est.classes_) if hasattr(est, "classes_") else None,
         "folds": state.pop("folds", None),
         "state": state,
-        "versions": _versions(),
+        "versions": versions(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "files": {f: sha256(folder / f) for f in files},
     }
@@ -183,38 +143,126 @@ def save(est, path, feature_spec: dict | None = None) -> Path:
         text = json.dumps(card, indent=2, allow_nan=False)
     except (TypeError, ValueError) as exc:
         msg = f"feature_spec must be JSON-serialisable (no NaN); {exc}."
-        raise ModelError(msg) from exc
+        raise ModelError(msg) from None
     (folder / CARD).write_text(text + "\n")
-    return folder
+    return card
 
 
-def read_card(path) -> tuple[Path, dict[str, Any]]:
+def save(
+    est: Any,
+    path: str | os.PathLike,
+    feature_spec: dict | None = None,
+    extra_files: Mapping[str, Any] | None = None,
+) -> Path:
+    """Save a fitted estimator as the model folder ``path``, atomically.
+
+    Parameters
+    ----------
+    est : fitted hepml-coffea estimator
+    path : str or Path
+        The model folder. It may not exist yet, be empty, or hold a saved model (which is
+        replaced as a whole, only once the new one has been written and loaded back). A
+        folder holding other files is refused, so that no unrelated file is deleted.
+    feature_spec : dict, optional
+        JSON-serialisable description of the features (stored verbatim in the card).
+    extra_files : mapping of str to bytes, str or JSON-serialisable object, optional
+        Further files written into the folder and covered by the card's hashes, e.g.
+        ``{"training.json": info}``; read them back with :func:`load_extra`.
+
+    Returns
+    -------
+    Path
+        The folder.
+
+    Raises
+    ------
+    hepml_coffea.errors.ModelError
+        One line naming the file, for a write error (e.g. disk full), a folder that is not a
+        model, or a written model that does not load back.
+    """
+    target = Path(os.path.abspath(path))
+    if target.exists() and not target.is_dir():
+        msg = f"Cannot save a model into {target}: it exists and is not a folder."
+        raise ModelError(msg)
+    if target.is_dir() and any(target.iterdir()) and not (target / CARD).is_file():
+        msg = (
+            f"Cannot save a model into {target}: the folder holds files but no {CARD}, and "
+            "saving replaces the whole folder. Give a new or empty folder, or a model folder."
+        )
+        raise ModelError(msg)
+    tmp: Path | None = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
+        write_model(est, tmp, feature_spec, extra_files)
+        load(tmp, expected=type(est))  # the hashes match and the files load
+        _replace(tmp, target)
+        tmp = None
+    except ModelError as exc:
+        msg = f"Saving the model to {target} failed, nothing was changed: {exc}"
+        raise ModelError(msg) from None
+    except OSError as exc:
+        where = exc.filename or tmp or target
+        msg = (
+            f"Could not write {where}: {exc.strerror or exc}; the model in {target} was not "
+            "changed."
+        )
+        raise ModelError(msg) from None
+    except Exception as exc:  # e.g. xgboost / Keras failing half-way through a file
+        msg = (
+            f"Could not write the model files into {tmp}: {first_line(exc)}; the model in "
+            f"{target} was not changed."
+        )
+        raise ModelError(msg) from None
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _replace(new: Path, target: Path) -> None:
+    """Rename ``new`` to ``target``; an existing ``target`` is moved aside first, then deleted."""
+    if not target.exists():
+        os.rename(new, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    os.rename(target, old / "model")
+    try:
+        os.rename(new, target)
+    except OSError:
+        os.rename(old / "model", target)
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def read_card(path: str | os.PathLike) -> tuple[Path, dict[str, Any]]:
     """Read and check a model folder's card and file hashes; return ``(folder, card)``."""
     folder = Path(path)
     if folder.is_file():
-        _refuse_pickle(folder)
+        refuse_pickle(folder)
         msg = f"{folder} is a file; a saved model is a folder holding {CARD}. Give the folder."
         raise ModelError(msg)
     card_path = folder / CARD
     if not card_path.is_file():
         msg = f"{folder} holds no {CARD}; it is not a model saved by hepml-coffea."
         raise ModelError(msg)
-    _refuse_pickle(card_path)
+    refuse_pickle(card_path)
     try:
         card = json.loads(card_path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         msg = f"{card_path} is not valid JSON ({exc}); the model folder is corrupt."
-        raise ModelError(msg) from exc
+        raise ModelError(msg) from None
     if not isinstance(card, dict) or card.get("format") != FORMAT:
         msg = f"{card_path} is not a hepml-coffea model card (format != {FORMAT!r})."
         raise ModelError(msg)
     estimator_class(card.get("estimator"))  # refuses unknown classes early
-    for rel, digest in card.get("files", {}).items():
-        f = folder / rel
+    for rel, digest in check_files_entry(card, card_path).items():
+        f = member(folder, rel, card_path)
         if not f.is_file():
             msg = f"Model file {f} named in {CARD} is missing; the model folder is incomplete."
             raise ModelError(msg)
-        _refuse_pickle(f)
+        refuse_pickle(f)
         actual = sha256(f)
         if actual != digest:
             msg = (
@@ -222,10 +270,18 @@ def read_card(path) -> tuple[Path, dict[str, Any]]:
                 "file was modified after saving. Refusing to load it; re-save the model."
             )
             raise ModelError(msg)
+    folds = card.get("folds")
+    if folds is not None:
+        subs = folds.get("subfolders") if isinstance(folds, dict) else None
+        if not isinstance(subs, list) or not subs:
+            msg = f"{card_path} has k-fold 'folds' without a list of 'subfolders'."
+            raise ModelError(msg)
+        for sub in subs:
+            member(folder, sub, card_path, what="fold subfolder")
     return folder, card
 
 
-def load(path, expected: type | None = None):
+def load(path: str | os.PathLike, expected: type | None = None) -> Any:
     """Load a model folder written by :func:`save` (never unpickles).
 
     Parameters
@@ -243,7 +299,9 @@ def load(path, expected: type | None = None):
     Raises
     ------
     hepml_coffea.errors.ModelError
-        Missing/invalid card, unknown or unexpected class, hash mismatch, pickled file.
+        One line: missing/invalid card, unknown or unexpected class, a file name outside the
+        folder, a file the loader needs that the card does not list, hash mismatch, pickled or
+        unreadable file.
     """
     folder, card = read_card(path)
     cls = estimator_class(card["estimator"])
@@ -253,33 +311,70 @@ def load(path, expected: type | None = None):
             "hepml_coffea.estimators.load(path)."
         )
         raise ModelError(msg)
-    est = cls(**from_json(card["params"]))
-    if card.get("feature_names") is not None:
-        est.feature_names_in_ = np.asarray(card["feature_names"], dtype=object)
-    est.n_features_in_ = int(card["n_features"])
-    if card.get("classes") is not None:
-        est.classes_ = decode_classes(card["classes"])
+    est = construct(cls, from_json(card.get("params")))
     state = dict(card.get("state") or {})
     if card.get("folds") is not None:
         state["folds"] = card["folds"]
+    unlisted = [f for f in est._model_files(state) if f not in card["files"]]
+    if unlisted:
+        msg = (
+            f"{folder / CARD} names a {card['estimator']}, whose loader reads {unlisted}, but "
+            "the card does not list (hash) them; the card does not match the folder's model."
+        )
+        raise ModelError(msg)
     try:
+        if card.get("feature_names") is not None:
+            est.feature_names_in_ = np.asarray(card["feature_names"], dtype=object)
+        est.n_features_in_ = int(card["n_features"])
+        if card.get("classes") is not None:
+            est.classes_ = decode_classes(card["classes"])
         est._load_files(folder, state)
     except ModelError:
         raise
     except Exception as exc:
-        msg = f"Could not load the model files in {folder}: {type(exc).__name__}: {exc}"
-        raise ModelError(msg) from exc
+        msg = f"Could not load the model in {folder}: {first_line(exc)}"
+        raise ModelError(msg) from None
     return est
 
 
-class SaveMixin:
-    """Adds ``est.save(path, feature_spec=None)`` and ``Cls.load(path)``."""
+def load_extra(path: str | os.PathLike, name: str) -> bytes:
+    """The bytes of an extra file saved with the model (``save(..., extra_files=...)``).
 
-    def save(self, path, feature_spec: dict | None = None) -> Path:
-        """Save the fitted estimator into folder ``path``; see :func:`save`."""
-        return save(self, path, feature_spec=feature_spec)
+    The card and every hash are checked first, and ``name`` must be listed in the card, so the
+    returned bytes are those written with this model. Parse JSON with ``json.loads``.
+
+    Raises
+    ------
+    hepml_coffea.errors.ModelError
+        The folder is not a valid model, or the card does not list ``name``.
+    """
+    folder, card = read_card(path)
+    if name not in card["files"]:
+        msg = (
+            f"{folder / CARD} does not list {name!r}, so it is not part of this model (an older "
+            "or a foreign file); retrain, or save the model with extra_files."
+        )
+        raise ModelError(msg)
+    return member(folder, name, folder / CARD).read_bytes()
+
+
+class SaveMixin:
+    """Adds ``est.save(path, feature_spec=None, extra_files=None)`` and ``Cls.load(path)``."""
+
+    def save(
+        self,
+        path: str | os.PathLike,
+        feature_spec: dict | None = None,
+        extra_files: Mapping[str, Any] | None = None,
+    ) -> Path:
+        """Save the fitted estimator into folder ``path``, atomically; see :func:`save`."""
+        return save(self, path, feature_spec=feature_spec, extra_files=extra_files)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: str | os.PathLike) -> Any:
         """Load a model folder, refusing one that holds another class; see :func:`load`."""
         return load(path, expected=cls)
+
+    def _model_files(self, state: dict[str, Any]) -> list[str]:
+        """The files (relative to the model folder) that ``_load_files`` reads."""
+        raise NotImplementedError
