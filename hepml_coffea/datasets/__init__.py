@@ -10,9 +10,15 @@ from __future__ import annotations
 
 from hepml_coffea.datasets.fileset import load_fileset, sum_genweights
 from hepml_coffea.datasets.generator import default_lumi, generate
-from hepml_coffea.datasets.processes import MC_PROCESSES, PROCESSES, Process
+from hepml_coffea.datasets.processes import (
+    ALTERNATIVE_PROCESSES,
+    MC_PROCESSES,
+    PROCESSES,
+    Process,
+)
 
 __all__ = [
+    "ALTERNATIVE_PROCESSES",
     "MC_PROCESSES",
     "PROCESSES",
     "Process",

@@ -14,7 +14,13 @@ import numpy as np
 from hepml_coffea.datasets.corrections import write_corrections
 from hepml_coffea.datasets.detector import reconstruct
 from hepml_coffea.datasets.golden import LumiLayout, lumi_layout, write_golden, write_lumi_csv
-from hepml_coffea.datasets.processes import MC_PROCESSES, PROCESSES, generate_truth
+from hepml_coffea.datasets.processes import (
+    ALTERNATIVE_PROCESSES,
+    MC_PROCESSES,
+    PROCESSES,
+    SIMULATED,
+    generate_truth,
+)
 from hepml_coffea.datasets.weights import ps_weights, scale_weights
 from hepml_coffea.datasets.writer import (
     COMPRESSIONS,
@@ -37,7 +43,7 @@ def _rng(seed: int, *stream: int) -> np.random.Generator:
 
 
 def _mc_block(process: str, seed: int, file_idx: int, block_idx: int, n: int) -> dict[str, Any]:
-    p = MC_PROCESSES[process]
+    p = SIMULATED[process]
     rng = _rng(seed, p.index, file_idx, block_idx)
     truth = generate_truth(process, rng, n)
     reco = reconstruct(truth, rng)
@@ -110,9 +116,9 @@ def _check_args(n_events, compression, compression_level, events_per_file, proce
     if events_per_file is not None and events_per_file < 1:
         msg = f"events_per_file must be a positive integer or None (one file per process); got {events_per_file!r}"
         raise ConfigError(msg)
-    unknown = [p for p in processes if p not in PROCESSES]
+    unknown = [p for p in processes if p not in PROCESSES and p not in ALTERNATIVE_PROCESSES]
     if unknown or not processes:
-        msg = f"unknown process(es) {unknown}; choose from {list(PROCESSES)}"
+        msg = f"unknown process(es) {unknown}; choose from {[*PROCESSES, *ALTERNATIVE_PROCESSES]}"
         raise ConfigError(msg)
     if lumi is not None and not lumi > 0:
         msg = f"lumi must be a positive luminosity in pb^-1; got {lumi!r}"
@@ -204,7 +210,9 @@ def generate(
     events_per_file : int, optional
         Split each process into files of at most this many events (default: one file).
     processes : sequence of str, optional
-        Subset of ``PROCESSES`` (default all: the MC processes and ``data``).
+        Subset of ``PROCESSES`` (default all: the MC processes and ``data``), plus any of
+        ``ALTERNATIVE_PROCESSES`` (``ttbar_tune``: metadata ``process`` "ttbar", ``variation``
+        "ttbar_tuneUp"; only when named).
     lumi : float, optional
         Integrated luminosity of the pseudo-data in the golden JSON, in pb^-1 (what simulation is
         normalised to); default ``default_lumi(n_events)`` (about ``n_events`` data events in
@@ -264,8 +272,8 @@ def generate(
                 if name == "data":
                     blocks = _data_blocks(pdata, fi, start, n_file, runs, bar)
                 else:
-                    frac = MC_PROCESSES[name].negative_weight_fraction
-                    if name == "ttbar_semilep" and negative_weight_fraction is not None:
+                    frac = SIMULATED[name].negative_weight_fraction
+                    if SIMULATED[name].label == 1 and negative_weight_fraction is not None:
                         frac = negative_weight_fraction
                     blocks = _mc_blocks(name, seed, fi, start, n_file, frac, runs, bar)
                 wrote = write_nanoaod(
@@ -292,7 +300,7 @@ def generate(
 
 
 def _metadata(name: str, total: int, sumw: float, lumi: float, seed: int) -> dict:
-    proc = MC_PROCESSES.get(name)
+    proc = SIMULATED.get(name)
     if proc is None:  # collision data: no cross section, no Σ genWeight
         return {"is_data": True, "process": "data", "label": -1, "lumi": lumi,
                 "n_events": total, "seed": seed}  # fmt: skip
@@ -305,12 +313,12 @@ def _metadata(name: str, total: int, sumw: float, lumi: float, seed: int) -> dic
         "n_events": total,
         "sumw": sumw,
         "seed": seed,
-    }
+    } | ({"variation": proc.variation} if proc.variation else {})
 
 
 def _mc_blocks(name, seed, fi, start, n_file, frac, runs, bar) -> Iterator[dict[str, Any]]:
     """Yield the blocks of one MC file; fill ``runs`` (the Runs tree) at the end."""
-    proc = MC_PROCESSES[name]
+    proc = SIMULATED[name]
     sumw = sumw2 = 0.0
     for bi, b0 in enumerate(range(0, n_file, BLOCK_SIZE)):
         n = min(BLOCK_SIZE, n_file - b0)

@@ -16,7 +16,15 @@ import numpy as np
 
 from hepml_coffea.datasets import physics as ph
 
-__all__ = ["MC_PROCESSES", "PROCESSES", "Process", "Truth", "generate_truth"]
+__all__ = [
+    "ALTERNATIVE_PROCESSES",
+    "MC_PROCESSES",
+    "PROCESSES",
+    "SIMULATED",
+    "Process",
+    "Truth",
+    "generate_truth",
+]
 
 M_TOP, W_TOP = 172.5, 1.42
 M_W, W_W = 80.4, 2.085
@@ -49,6 +57,12 @@ class Process:
         Seed stream of the process.
     process : str
         Physics process (``metadata["process"]`` of the fileset: the histograms' process axis).
+    variation : str
+        For an alternative sample, the variation of ``process`` it stands for (else "").
+    generator : str
+        Key of the parton-level generator (default: ``name``).
+    fsr_prob : float
+        Probability that a decay quark radiates a wide-angle gluon.
     """
 
     name: str
@@ -58,6 +72,9 @@ class Process:
     negative_weight_fraction: float
     index: int
     process: str
+    variation: str = ""
+    generator: str = ""
+    fsr_prob: float = FSR_PROB
 
 
 # Effective cross sections (pb) for the generated phase space, ℓ = e, μ:
@@ -76,6 +93,12 @@ MC_PROCESSES: dict[str, Process] = {
     ]
 }
 PROCESSES: dict[str, float] = {name: p.xsec for name, p in MC_PROCESSES.items()} | {"data": 0.0}
+# another ttbar tune: 1.5 x the FSR rate; fills only the variation ttbar_tuneUp of ttbar
+_TUNE = Process("ttbar_tune", 242.2, 1, 1.0, 0.03, 5, "ttbar", variation="ttbar_tuneUp",
+                generator="ttbar_semilep", fsr_prob=1.5 * FSR_PROB)  # fmt: skip
+ALTERNATIVE_PROCESSES: dict[str, Process] = {_TUNE.name: _TUNE}
+"""Alternative samples: generated only when named in ``processes``, never in the pseudo-data."""
+SIMULATED: dict[str, Process] = MC_PROCESSES | ALTERNATIVE_PROCESSES
 """Names of all processes → effective cross section in pb (``data`` has none: 0)."""
 
 
@@ -370,10 +393,11 @@ _GENERATORS: dict[str, Callable[[_Builder], None]] = {
 
 
 def generate_truth(
-    process: str, rng: np.random.Generator, n: int, fsr_prob: float = FSR_PROB
+    process: str, rng: np.random.Generator, n: int, fsr_prob: float | None = None
 ) -> Truth:
-    """Parton-level final state of ``n`` events of ``process`` (a key of ``MC_PROCESSES``);
-    ``fsr_prob`` is the probability that a decay quark radiates."""
-    b = _Builder(rng, n, fsr_prob)
-    _GENERATORS[process](b)
+    """Parton-level final state of ``n`` events of ``process`` (a key of ``SIMULATED``);
+    ``fsr_prob`` is the probability that a decay quark radiates (default: the process's)."""
+    p = SIMULATED[process]
+    b = _Builder(rng, n, p.fsr_prob if fsr_prob is None else fsr_prob)
+    _GENERATORS[p.generator or p.name](b)
     return b.build()

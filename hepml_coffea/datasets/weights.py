@@ -22,7 +22,7 @@ import numpy as np
 from scipy.stats import poisson
 
 from hepml_coffea.datasets import physics as ph
-from hepml_coffea.datasets.processes import Truth
+from hepml_coffea.datasets.processes import SIMULATED, Truth
 from hepml_coffea.datasets.writer import reduce_precision
 
 __all__ = ["FSR_VAR", "ISR_VAR", "ps_weights", "scale_weights"]
@@ -45,7 +45,7 @@ _MUF = np.array([0.5, 1.0, 2.0, 0.5, 1.0, 2.0, 0.5, 1.0, 2.0])
 
 def scale_weights(process: str, truth: Truth, rng: np.random.Generator) -> np.ndarray:
     """``LHEScaleWeight`` of shape (n, 9), float32 (see the module docstring)."""
-    a_r, a_f, ht_ref = _SCALE[process]
+    a_r, a_f, ht_ref = _SCALE[SIMULATED[process].generator or process]
     pt, eta, _ = ph.pt_eta_phi(truth.partons)
     ht = np.where(truth.pvalid, pt, 0.0).sum(axis=1)
     z = np.clip(np.log(np.maximum(ht, 1.0) / ht_ref), -2.0, 2.0)
