@@ -334,11 +334,12 @@ def ignore_schema_notes() -> None:
 def unwrap(exc: BaseException) -> BaseException | None:
     """The first HepmlError in an exception's cause/context chain, if any."""
     seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, HepmlError):
-            return exc
-        exc = exc.__cause__ or exc.__context__
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, HepmlError):
+            return current
+        current = current.__cause__ or current.__context__
     return None
 
 

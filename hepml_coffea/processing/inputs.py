@@ -206,7 +206,7 @@ def inspect_files(
     if not jobs:
         return [], []
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(jobs)))) as pool:
-        results = list(pool.map(lambda job: _inspect_one(*job, timeout), jobs))
+        results = list(pool.map(lambda job: _inspect_one(job[0], job[1], job[2], timeout), jobs))
     good = [r for r in results if isinstance(r, FileInfo)]
     bad = [r for r in results if isinstance(r, BadFile)]
     return good, bad

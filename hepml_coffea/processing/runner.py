@@ -189,7 +189,7 @@ def run_processor(
                 if upload and getattr(exe, "client", None) is not None:
                     from hepml_coffea.processing.inference import upload_models
 
-                    upload_models(exe.client, list(upload))
+                    upload_models(exe.client, [os.fspath(p) for p in upload])
                 _run_batches(processor, prep, opts, exe, state, table_sink)
         interrupt.check()
         norm = renormalise(prep, state.sumw, state.failed, opts)
