@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import uproot
 
@@ -67,3 +68,37 @@ def test_ml_physics_step_on_generated_samples(tmp_path):
     ] == pytest.approx(t)
     for model in ("assignment", "jet_tag", "regression"):
         assert (tmp_path / "out" / model / "model_card.json").is_file()
+    # the AUCs are the weighted pairwise AUC on the odd-event b / light jets (with negative
+    # weights, which sklearn's roc_auc_score refuses), and sklearn's with the weights' signs dropped
+    from sklearn.metrics import roc_auc_score
+
+    from hepml_coffea.config import load_analysis
+    from hepml_coffea.estimators import load, signal_score
+    from hepml_coffea.features.object_features import ObjectFeatureSpec, object_matrix
+    from hepml_coffea.workflows.ml_physics import collect
+
+    cfg = load_analysis("ttbar_ljets")
+    j = collect(cfg, gen)["jets"]
+    spec = ObjectFeatureSpec.from_dict(cfg.to_dict()["object_features"]["jet_tag"])
+    test = (j["event"] % 2 == 1) & np.isin(j["hadronFlavour"], (0, 5))
+    y = j["hadronFlavour"][test] == 5
+    tagger = load(tmp_path / "out" / "jet_tag")
+    score = signal_score(tagger, pd.DataFrame(object_matrix(j, spec)[test], columns=spec.names))
+    assert t["n_test_jets"] == int(test.sum())
+    w = j["weight"][test]
+    for key, sc in (("auc_bdt", score), ("auc_btag_branch", j["btag"][test])):
+        assert t[key] == pytest.approx(_pairwise_auc(y, sc, w), rel=1e-9)
+        assert roc_auc_score(y, sc, sample_weight=np.abs(w)) == pytest.approx(
+            _pairwise_auc(y, sc, np.abs(w)), rel=1e-9
+        )
+
+
+def _pairwise_auc(y, score, w):
+    """Σ w_s w_b ([s_s > s_b] + ½[s_s = s_b]) / (Σ w_s Σ w_b) over signal × background pairs."""
+    ss, ws = score[y], w[y]
+    sb, wb = score[~y], w[~y]
+    num = 0.0
+    for i in range(0, len(ss), 500):
+        d = ss[i : i + 500, None] - sb[None, :]
+        num += float(ws[i : i + 500] @ ((d > 0) + 0.5 * (d == 0)) @ wb)
+    return num / (ws.sum() * wb.sum())
