@@ -183,6 +183,8 @@ def test_compressions_and_file_splitting(tmp_path, compression):
         ({"processes": ["ttbar"]}, "unknown process"),
         ({"lumi": -1.0}, "lumi"),
         ({"negative_weight_fraction": 0.7}, "negative_weight_fraction"),
+        ({"lumi": 1e-9}, "gives no pseudo-data events"),
+        ({"signal_strength": -0.5}, "signal-strength"),
     ],
 )
 def test_bad_arguments(tmp_path, kwargs, match):
