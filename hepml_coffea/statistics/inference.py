@@ -234,6 +234,12 @@ def upper_limit(
                 continue
             limits[-1] = _secant_root(cls, k, target, a, b, rtol)
             break
+        if k == 3 and limits[-1] is not None:
+            # asymptotic band around the median (Cowan et al. eq. 89), sigma from the median:
+            # one evaluation near each remaining expected root, bracketing it in a step or two
+            sigma = limits[-1] / stats.norm.isf(level / 2)
+            for n in (-2, -1, 1, 2):
+                cls(min(sigma * (stats.norm.isf(level * stats.norm.cdf(n)) + n), hi_bound))
     by_index = dict(zip((3, 2, 4, 1, 5, 0), limits, strict=True))
     return by_index[0], [by_index[i] for i in (1, 2, 3, 4, 5)]
 
