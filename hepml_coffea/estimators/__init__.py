@@ -12,14 +12,18 @@ from __future__ import annotations
 from hepml_coffea.estimators.bdt import BDTClassifier, BDTRegressor
 from hepml_coffea.estimators.persistence import load, load_extra, read_card, save
 from hepml_coffea.estimators.scores import class_scores, signal_class_index, signal_score
+from hepml_coffea.estimators.wrap import from_keras, from_xgboost
 
 __all__ = [
     "AutoencoderAnomalyDetector",
     "BDTClassifier",
     "BDTRegressor",
     "DNNClassifier",
+    "DNNRegressor",
     "KFoldEventClassifier",
     "class_scores",
+    "from_keras",
+    "from_xgboost",
     "load",
     "load_extra",
     "read_card",
@@ -30,6 +34,7 @@ __all__ = [
 
 _LAZY = {
     "DNNClassifier": "hepml_coffea.estimators.dnn",
+    "DNNRegressor": "hepml_coffea.estimators.dnn",
     "AutoencoderAnomalyDetector": "hepml_coffea.estimators.autoencoder",
     "KFoldEventClassifier": "hepml_coffea.estimators.kfold",
 }

@@ -27,6 +27,7 @@ ESTIMATORS = {
     "BDTClassifier": "hepml_coffea.estimators.bdt",
     "BDTRegressor": "hepml_coffea.estimators.bdt",
     "DNNClassifier": "hepml_coffea.estimators.dnn",
+    "DNNRegressor": "hepml_coffea.estimators.dnn",
     "AutoencoderAnomalyDetector": "hepml_coffea.estimators.autoencoder",
     "KFoldEventClassifier": "hepml_coffea.estimators.kfold",
 }

@@ -133,6 +133,7 @@ def write_model(
         "n_features": int(est.n_features_in_),
         "feature_spec": feature_spec,
         "classes": encode_classes(est.classes_) if hasattr(est, "classes_") else None,
+        "signal_class": to_json(getattr(est, "signal_class", None)),
         "folds": state.pop("folds", None),
         "state": state,
         "versions": versions(),
@@ -328,6 +329,8 @@ def load(path: str | os.PathLike, expected: type | None = None) -> Any:
         est.n_features_in_ = int(card["n_features"])
         if card.get("classes") is not None:
             est.classes_ = decode_classes(card["classes"])
+        if card.get("signal_class") is not None and "signal_class" not in est.get_params():
+            est.signal_class = from_json(card["signal_class"])
         est._load_files(folder, state)
     except ModelError:
         raise

@@ -15,6 +15,7 @@ from hepml_coffea.estimators import (
     BDTClassifier,
     BDTRegressor,
     DNNClassifier,
+    DNNRegressor,
     KFoldEventClassifier,
 )
 
@@ -29,6 +30,7 @@ FAST_KERAS_CHECKS = {
     "check_fit_idempotent",
     "check_classifiers_train",
     "check_outliers_train",
+    "check_regressors_train",
     "check_n_features_in_after_fitting",
     "check_dict_unchanged",
     "check_all_zero_sample_weights_error",
@@ -42,7 +44,7 @@ FAST_KERAS_CHECKS = {
 
 
 def _expected(est):
-    if isinstance(est, DNNClassifier | AutoencoderAnomalyDetector):
+    if isinstance(est, DNNClassifier | DNNRegressor | AutoencoderAnomalyDetector):
         return {"check_sample_weight_equivalence_on_dense_data": FLOAT32_WEIGHTS}
     return {}
 
@@ -68,6 +70,9 @@ def _keras_params():
         ),
         AutoencoderAnomalyDetector(
             hidden_layer_sizes=(4, 2), epochs=5, batch_size=64, learning_rate=0.05, random_state=0
+        ),
+        DNNRegressor(
+            hidden_layer_sizes=(8,), epochs=20, batch_size=64, learning_rate=0.05, random_state=0
         ),
     ]
     gen = parametrize_with_checks(ests, expected_failed_checks=_expected)
