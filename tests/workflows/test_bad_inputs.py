@@ -78,20 +78,20 @@ def test_zero_total_weight(run_dir, tmp_path, capsys):
         if (df["label"] == 0).any():
             df["weight"] = 0.0
             df.to_parquet(table)
-    with pytest.raises(ConfigError, match=r"background rows .* total \|weight\| 0;"):
+    with pytest.raises(ConfigError, match=r"background events of the training split .* total training weights .* 0 \("):
         train_model(ANALYSIS, feats, "bdt", tmp_path / "m", progress=False)
     err = train_cli(capsys, feats, tmp_path / "m2")
-    assert "background" in err and "'xsec'" in err and "--set lumi=" in err
+    assert "background" in err and "'xsec'" in err and "total training weights" in err
 
 
 # -- 11: feature-name mismatch at apply ------------------------------------------------------------------
 def test_feature_mismatch_at_apply(bdt_dir, generated_fileset, tmp_path, capsys):
-    with pytest.raises(ModelError, match="names and order must be equal"):
+    with pytest.raises(ModelError, match=r"swapped.*(names and order must be equal|different order)"):
         apply_models(ANALYSIS, generated_fileset, [_swapped(bdt_dir, tmp_path)], tmp_path / "a",
                      progress=False)  # fmt: skip
     err = cli_error(capsys, "apply", ANALYSIS, "--fileset", generated_fileset,
                     "--model", _swapped(bdt_dir, tmp_path / "cli"), "--out", tmp_path / "a2")  # fmt: skip
-    assert "names and order must be equal" in err and "swapped" in err
+    assert "swapped" in err and ("names and order must be equal" in err or "different order" in err)
     assert not (tmp_path / "a" / "run.json").exists()
     assert not (tmp_path / "a2" / "run.json").exists()
 
