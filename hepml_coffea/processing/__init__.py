@@ -12,6 +12,10 @@ from typing import Any
 _EXPORTS = {
     "run_processor": "hepml_coffea.processing.runner",
     "RunResult": "hepml_coffea.processing.runner",
+    "ExecutionOptions": "hepml_coffea.processing.options",
+    "EXECUTORS": "hepml_coffea.processing.options",
+    "check_physical": "hepml_coffea.processing.validation",
+    "check_finite": "hepml_coffea.processing.validation",
 }
 
 __all__ = sorted(_EXPORTS)
