@@ -24,7 +24,7 @@ Output (the processor ↔ engine contract)::
                "cutflow": hist.Hist(dataset, cut)},
      dataset: {"n_events": int,
                "cutflow": {cut: {"events": int, "weighted": float}},
-               "table": {column: [numpy.ndarray]},           # nominal, events passing all cuts
+               "table": {column: [numpy.ndarray]},  # nominal; all cuts (or table_region)
                "lumi_sections": {(run, lumi), ...}}}         # data only: passing the lumi mask
 
 Histograms have ``Weight`` storage; ``region`` holds the ``[regions]`` (default one region,
@@ -57,6 +57,7 @@ import numpy as np
 from coffea import processor
 from coffea.analysis_tools import PackedSelection, Weights
 
+from hepml_coffea.errors import ConfigError
 from hepml_coffea.features.objects import EventObjects
 from hepml_coffea.features.spec import FeatureSpec
 from hepml_coffea.processing.validation import check_physical
@@ -123,7 +124,8 @@ class AnalysisProcessor(processor.ProcessorABC):
     config : dict
         The resolved analysis configuration (``AnalysisConfig.to_dict()``): ``lumi`` (pb^-1);
         optional ``features``, ``[regions]``, ``[systematics]``, ``[processes]``, ``triggers``,
-        ``lumi_mask``.
+        ``lumi_mask``, ``table_region`` (the region whose events form the training table;
+        ``""``: every event passing all cuts).
     models : list, optional
         Scorers of attached models (the apply step), see the module docstring.
     """
@@ -138,6 +140,14 @@ class AnalysisProcessor(processor.ProcessorABC):
         self.systematics = SystematicsConfig.from_config(self.config)
         self.regions = parse_regions(self.config)
         self.processes = process_table(self.config)
+        self.table_region = str(self.config.get("table_region", ""))
+        if self.table_region and self.table_region not in self.region_names:
+            msg = (
+                f"table_region = {self.table_region!r} is not a region; choose one of "
+                f'{self.region_names} (or "" for every event passing all cuts) with '
+                f"--set table_region=<region>."
+            )
+            raise ConfigError(msg)
 
     # -- hooks ----------------------------------------------------------------------------------------
     def select_objects(self, events: Any) -> dict[str, Any]:
@@ -278,6 +288,9 @@ class AnalysisProcessor(processor.ProcessorABC):
                 cut = float(getattr(m, "score_cut", 0.5))
                 n_sel = int(presel.sum())
                 regions[f"pass_{m.name}"] = s >= cut if s is not None else np.zeros(n_sel, bool)
+            if table_out is not None and self.table_region and out["table"]:
+                keep = regions[self.table_region]
+                out["table"] = {k: [v[0][keep]] for k, v in out["table"].items()}
             wsel = {(alt or variation.name): w[presel]}
             if nominal and alt is None:
                 for v in self.systematics.weight_variations() if not is_data else []:

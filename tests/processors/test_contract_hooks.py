@@ -9,6 +9,7 @@ import pytest
 from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 
 from hepml_coffea.config import load_analysis
+from hepml_coffea.errors import ConfigError
 from hepml_coffea.processing.base import Observable
 from hepml_coffea.processing.registry import processor_class
 
@@ -139,3 +140,17 @@ def test_label_may_name_a_class(real_sample):
     assert label.dtype.kind == "U" and len(label) >= 3 and set(label) == {"ttbar"}
     num = make().process(events_of(real_sample("ttbar_2015")))["ttbar_semilep"]["table"]["label"][0]
     assert num.dtype == np.int32 and set(num) == {1}
+
+
+def test_table_region_selects_the_training_rows(real_sample):
+    path = real_sample("ttbar_2015")
+    every = make().process(events_of(path))["ttbar_semilep"]["table"]
+    only = make(overrides=["table_region=4j2b"]).process(events_of(path))["ttbar_semilep"]["table"]
+    n_b = every["n_bjets"][0]
+    assert (n_b >= 1).all() and 0 < (n_b >= 2).sum() < len(n_b)
+    np.testing.assert_array_equal(only["event"][0], every["event"][0][n_b >= 2])
+    np.testing.assert_array_equal(only["weight"][0], every["weight"][0][n_b >= 2])
+    with pytest.raises(
+        ConfigError, match=r"table_region = 'SR' is not a region.*--set table_region="
+    ):
+        make(overrides=["table_region=SR"])
