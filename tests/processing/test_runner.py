@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import awkward as ak
 import numpy as np
 import pytest
@@ -236,3 +238,24 @@ def test_batches_cover_in_order_balanced_and_rootish(n, slots):
     assert [len(b) for b in batches(list(range(n)), slots, size=3)] == [3] * (n // 3) + (
         [n % 3] if n % 3 else []
     )
+
+
+def test_folder_given_as_file_one_line_or_skipped(toy, real_sample, tmp_path):
+    folder = tmp_path / "looks_like.root"
+    folder.mkdir()
+    fs = real_fileset(real_sample, odd={"files": [str(folder)], "metadata": {"xsec": 1.0}})
+    with pytest.raises(InputFileError) as err:
+        run_processor(toy.ToyProcessor({"lumi": LUMI}), fs, progress=False)
+    assert f"Input file {folder} (dataset 'odd'): is a folder, not a ROOT file" in str(err.value)
+    r = run_processor(toy.ToyProcessor({"lumi": LUMI}), fs, skip_bad_files=True, progress=False)
+    assert [(b.dataset, b.kind) for b in r.skipped] == [("odd", "missing")]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
+def test_permission_denied_one_line(toy, real_sample, tmp_path):
+    locked = tmp_path / "locked.root"
+    locked.write_bytes(real_sample("dy").read_bytes())
+    locked.chmod(0)
+    fs = real_fileset(real_sample, odd={"files": [str(locked)], "metadata": {"xsec": 1.0}})
+    with pytest.raises(InputFileError, match="cannot be read"):
+        run_processor(toy.ToyProcessor({"lumi": LUMI}), fs, progress=False)
