@@ -15,7 +15,7 @@ from typing import Any
 
 import awkward as ak
 import numpy as np
-from scipy.special import expit
+from scipy.special import erf, expit
 
 from hepml_coffea.datasets import physics as ph
 from hepml_coffea.datasets.corrections import (
@@ -104,6 +104,29 @@ def _match(lep_eta, lep_phi, lvalid, jet_eta, jet_phi, jvalid):
     eq2 = eq & (np.arange(eq.shape[1])[None, :, None] != idx1[:, None, :])
     idx2 = np.where(eq2.any(axis=1), eq2.argmax(axis=1), -1)
     return jidx, idx1, idx2, eq.sum(axis=1)
+
+
+def _turn_on(pt: ak.Array, threshold: float, width: float) -> ak.Array:
+    return 0.5 * (1.0 + erf((pt - threshold) / width))
+
+
+def _triggers(rng: np.random.Generator, mu: ak.Array, el: ak.Array) -> tuple[Any, Any]:
+    """HLT_IsoMu24 and HLT_Ele32_WPTight_Gsf: per lepton a pT turn-on (50% at 25 / 33.5 GeV)
+    times an |eta|-dependent plateau (muon 0.95 / 0.93 / 0.90 in barrel / overlap / endcap,
+    electron 0.90 / 0.84), isolated/identified leptons only; an event fires with probability
+    1 − Π(1 − ε) over its leptons (one uniform per event)."""
+    aeta = abs(mu.eta)
+    plateau = ak.where(aeta < 0.9, 0.95, ak.where(aeta < 1.2, 0.93, 0.90))
+    ok = (mu.pfRelIso04_all < 0.2) & (aeta < 2.4)
+    eff_mu = ak.where(ok, plateau * _turn_on(mu.pt, 25.0, 1.5), 0.0)
+    aeta = abs(el.eta)
+    ok = (el.cutBased >= 3) & (aeta < 2.1)
+    eff_el = ak.where(ok, ak.where(aeta < 1.479, 0.90, 0.84) * _turn_on(el.pt, 33.5, 2.0), 0.0)
+    out = []
+    for eff in (eff_mu, eff_el):
+        p = 1.0 - ak.to_numpy(ak.prod(1.0 - eff, axis=1))
+        out.append(rng.random((len(p),)) < p)
+    return out[0], out[1]
 
 
 def _btag(rng, hflav):
@@ -326,14 +349,13 @@ def reconstruct(
         out[f"{name}_phi"] = np.arctan2(v[:, 1], v[:, 0]).astype(np.float32)
 
     out["PV_npvs"] = (poisson_like(rng.random((n,)), 0.9 * ntrue) + 1).astype(np.int32)
+    u_pu = rng.random((n,))  # drawn for data too: simulation/data twins stay in step
     if not is_data:
         out["Pileup_nTrueInt"] = ntrue.astype(np.float32)
-        out["Pileup_nPU"] = rng.poisson(ntrue).astype(np.int32)
-    mu, el = collections["Muon"], collections["Electron"]
-    mu_trig = ak.any((mu.pt > 24.0) & (mu.pfRelIso04_all < 0.2) & (abs(mu.eta) < 2.4), axis=1)
-    el_trig = ak.any((el.pt > 32.0) & (el.cutBased >= 3) & (abs(el.eta) < 2.1), axis=1)
-    out["HLT_IsoMu24"] = ak.to_numpy(mu_trig) & (rng.random(n) < 0.93)
-    out["HLT_Ele32_WPTight_Gsf"] = ak.to_numpy(el_trig) & (rng.random(n) < 0.87)
+        out["Pileup_nPU"] = poisson_like(u_pu, ntrue).astype(np.int32)
+    out["HLT_IsoMu24"], out["HLT_Ele32_WPTight_Gsf"] = _triggers(
+        rng, collections["Muon"], collections["Electron"]
+    )
     collections["Photon"] = photons(rng, np.where(jvalid, jpt, 0.0), jeta, jphi, jet_index)
     if not is_data:
         collections["GenJet"] = genjet

@@ -112,7 +112,7 @@ def test_data_is_poisson_mixture_without_genweight(fileset):
 def test_coffea_reads_without_warnings(fileset):
     from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 
-    for name in ("ttbar_semilep", "data"):
+    for name in fileset:  # every MC process (GenPart/GenJet cross-references) and data
         path = next(iter(fileset[name]["files"]))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -190,3 +190,25 @@ def test_compressions_and_file_splitting(tmp_path, compression):
 def test_bad_arguments(tmp_path, kwargs, match):
     with pytest.raises(ConfigError, match=match):
         generate(tmp_path, **({"n_events": 10, "progress": False} | kwargs))
+
+
+def test_trigger_turn_on_and_plateau(generated_fileset):
+    """HLT_IsoMu24 vs the pT of the only muon (isolated, |eta| < 0.9): off below the threshold,
+    95% on the plateau (plain uproot + numpy)."""
+    fs = load_fileset(generated_fileset)
+    files = [
+        f"{f}:Events" for n in ("ttbar_semilep", "wjets", "single_top") for f in fs[n]["files"]
+    ]
+    a = uproot.concatenate(files, ["Muon_pt", "Muon_eta", "Muon_pfRelIso04_all", "HLT_IsoMu24"])
+    one = ak.num(a.Muon_pt) == 1
+    pt = ak.to_numpy(ak.firsts(a.Muon_pt[one]))
+    barrel = np.abs(ak.to_numpy(ak.firsts(a.Muon_eta[one]))) < 0.9
+    iso = ak.to_numpy(ak.firsts(a.Muon_pfRelIso04_all[one])) < 0.2
+    fired = ak.to_numpy(a.HLT_IsoMu24[one])
+    low = (pt < 22) & iso
+    plateau = (pt > 30) & barrel & iso
+    assert low.sum() > 100 and plateau.sum() > 1000
+    assert fired[low].mean() < 0.05
+    eff = fired[plateau].mean()
+    assert abs(eff - 0.95) < 3 * np.sqrt(0.95 * 0.05 / plateau.sum()) + 0.005
+    assert not fired[~iso & (pt > 30)].any()  # non-isolated muons do not fire it
