@@ -244,7 +244,9 @@ def collect(
     reg = cfg.get("regression") or {}
     tag_spec = ObjectFeatureSpec.from_dict(tag) if tag.get("fields") else None
     reg_spec = ObjectFeatureSpec.from_dict(reg) if reg.get("fields") else None
-    parts: dict[str, list[dict[str, np.ndarray]]] = {"perm": [], "jets": []}
+    pho = (cfg.get("object_features") or {}).get("photon_id") or {}
+    pho_spec = ObjectFeatureSpec.from_dict(pho) if pho.get("fields") else None
+    parts: dict[str, list[dict[str, np.ndarray]]] = {"perm": [], "jets": [], "photons": []}
     for name, entry in load_fileset(fileset).items():
         meta = dict(entry.get("metadata") or {})
         if meta.get("is_data") or meta.get("variation"):
@@ -262,6 +264,10 @@ def collect(
                     len(v["event_row"]), meta.get("process", name) == "ttbar", dtype=bool
                 )
                 parts[k].append(v)
+            if pho_spec is not None:  # every photon of the simulated events
+                rows = object_table(events, pho_spec)
+                rows["event_row"] = np.zeros(len(rows["index"]), dtype=np.int64)
+                parts["photons"].append(rows)
     return {k: _concat(v) for k, v in parts.items()}
 
 
@@ -346,6 +352,25 @@ def train_ml_physics(
             "n_test_jets": int(te.sum()),
         }
 
+    # -- photons: prompt vs fake ------------------------------------------------------------------------
+    pho = (cfg.to_dict().get("object_features") or {}).get("photon_id") or {}
+    ph = tables.get("photons") or {}
+    if pho.get("fields") and len(ph.get("label", ())):
+        spec = ObjectFeatureSpec.from_dict(pho)
+        use = ph["label"] >= 0
+        odd = ph["event"] % 2 == 1
+        xp = pd.DataFrame(object_matrix(ph, spec), columns=spec.names)
+        photon_id = BDTClassifier(**bdt).fit(xp[use & ~odd], ph["label"][use & ~odd])
+        save(photon_id, out / "photon_id", feature_spec={"object_features": spec.to_dict()})
+        te = use & odd
+        iso = f"{spec.collection}_pfRelIso03_all"
+        report["photon_id"] = {
+            "auc_bdt": roc_auc(ph["label"][te], signal_score(photon_id, xp[te])),
+            "n_test_photons": int(te.sum()),
+        }
+        if iso in ph:  # the single-variable reference: isolation (lower = more prompt)
+            report["photon_id"]["auc_isolation"] = roc_auc(ph["label"][te], -ph[iso][te])
+
     # -- b-jet energy regression --------------------------------------------------------------------
     reg = cfg.to_dict().get("regression") or {}
     if reg.get("fields"):
@@ -411,6 +436,12 @@ def format_report(report: dict[str, Any], out: str | os.PathLike) -> str:
         lines.append(
             f"  jet tagger (b vs light) AUC {t['auc_bdt']:.4f} vs {t['btag_branch']} "
             f"{t['auc_btag_branch']:.4f} ({t['n_test_jets']} test jets)"
+        )
+    p = report.get("photon_id")
+    if p:
+        ref = f" vs isolation alone {p['auc_isolation']:.4f}" if "auc_isolation" in p else ""
+        lines.append(
+            f"  photon prompt-vs-fake AUC {p['auc_bdt']:.4f}{ref} ({p['n_test_photons']} test photons)"
         )
     r = report.get("regression")
     if r:

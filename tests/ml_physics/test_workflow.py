@@ -58,6 +58,8 @@ def test_ml_physics_step_on_generated_samples(tmp_path):
     assert 1 / 12 < a["chi2"]["matchable"] < 1
     t = report["jet_tag"]
     assert 0.5 < t["auc_btag_branch"] < t["auc_bdt"] <= 1
+    p = report["photon_id"]
+    assert 0.5 < p["auc_isolation"] < 1 and 0.5 < p["auc_bdt"] <= 1 and p["n_test_photons"] > 100
     r = report["regression"]
     assert (
         r["m_top_had_true_after"]["half_width_16_84"]
@@ -66,7 +68,7 @@ def test_ml_physics_step_on_generated_samples(tmp_path):
     assert json.loads((tmp_path / "out" / "ml_physics.json").read_text())[
         "jet_tag"
     ] == pytest.approx(t)
-    for model in ("assignment", "jet_tag", "regression"):
+    for model in ("assignment", "jet_tag", "photon_id", "regression"):
         assert (tmp_path / "out" / model / "model_card.json").is_file()
     # the AUCs are the weighted pairwise AUC on the odd-event b / light jets (with negative
     # weights, which sklearn's roc_auc_score refuses), and sklearn's with the weights' signs dropped
