@@ -303,7 +303,7 @@ def _metadata(name: str, total: int, sumw: float, lumi: float, seed: int) -> dic
     proc = SIMULATED.get(name)
     if proc is None:  # collision data: no cross section, no Σ genWeight
         return {"is_data": True, "process": "data", "label": -1, "lumi": lumi,
-                "n_events": total, "seed": seed}  # fmt: skip
+                "n_events": total, "seed": seed, "lumi_mask": "golden.json"}  # fmt: skip
     return {
         "is_data": False,
         "xsec": proc.xsec,
@@ -313,6 +313,7 @@ def _metadata(name: str, total: int, sumw: float, lumi: float, seed: int) -> dic
         "n_events": total,
         "sumw": sumw,
         "seed": seed,
+        "corrections": "corrections.json",
     } | ({"variation": proc.variation} if proc.variation else {})
 
 

@@ -52,7 +52,9 @@ def test_fileset_contract(generated_fileset, fileset):
         assert meta["label"] == (-1 if name == "data" else MC_PROCESSES[name].label)
         if name == "data":
             assert "xsec" not in meta and "sumw" not in meta
+            assert (Path(generated_fileset).parent / meta["lumi_mask"]).is_file()
         else:
+            assert (Path(generated_fileset).parent / meta["corrections"]).is_file()
             assert meta["xsec"] == MC_PROCESSES[name].xsec
             assert meta["process"] == MC_PROCESSES[name].process
         assert meta["lumi"] == raw["data"]["metadata"]["lumi"] > 0
