@@ -197,6 +197,22 @@ class AutoencoderAnomalyDetector(K.KerasStateMixin, SaveMixin, OutlierMixin, Bas
         out[decision < 0] = -1
         return out
 
+    def to_onnx(self, path, opset: int = 17):
+        """Write the anomaly score to ONNX: input ``"input"`` float32 (n, n_features_in_),
+        output (n, 1) = the reconstruction error = ``-score_samples(X)`` (the signal score)."""
+        from hepml_coffea.estimators.onnx import keras_to_onnx
+
+        check_is_fitted(self)
+        _, keras = K.import_keras()
+        n = int(self.n_features_in_)
+        inp = keras.Input((n,), dtype="float32", name="input")
+        z = self.model_.get_layer("standardise")(inp)
+        diff = keras.layers.Subtract()([z, self.model_(inp)])
+        mean = keras.layers.Dense(1, use_bias=False, trainable=False, name="mean_over_features")
+        error = mean(keras.layers.Multiply()([diff, diff]))
+        mean.set_weights([np.full((n, 1), 1.0 / n, np.float32)])
+        return keras_to_onnx(keras.Model(inp, error, name="anomaly_score"), path, n, opset=opset)
+
     def _extra_state(self) -> dict[str, Any]:
         return {"n_iter": self.n_iter_, "history": self.history_, "offset": self.offset_}
 

@@ -222,6 +222,13 @@ class KFoldEventClassifier(SaveMixin, ClassifierMixin, BaseEstimator):
         proba = self.predict_proba(X, event=event)
         return self.classes_[np.argmax(proba, axis=1)]
 
+    def to_onnx(self, path):
+        """One ONNX graph of all folds, inputs ``"input"`` (features, without the event column)
+        and ``"event"`` (int64); see :func:`hepml_coffea.estimators.onnx.kfold_to_onnx`."""
+        from hepml_coffea.estimators.onnx import kfold_to_onnx
+
+        return kfold_to_onnx(self, path)
+
     # persistence
     def _model_files(self, state: dict[str, Any]) -> list[str]:
         from hepml_coffea.estimators.persistence import CARD

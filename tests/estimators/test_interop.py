@@ -206,3 +206,51 @@ def test_from_keras(binary, three, tmp_path):
     with pytest.raises(ModelError, match=r"bad\.keras is not a loadable Keras model") as info:
         from_keras(tmp_path / "bad.keras", NAMES)
     assert "\n" not in str(info.value)
+
+
+def _onnx_run(path, **inputs):
+    ort = pytest.importorskip("onnxruntime")
+    sess = ort.InferenceSession(str(path))
+    return sess.run(None, inputs)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_kfold_onnx_scores_each_event_with_its_fold(n_classes, tmp_path):
+    from hepml_coffea.estimators import KFoldEventClassifier
+
+    X, y = make_classification(
+        n_samples=1500,
+        n_features=5,
+        n_informative=4,
+        n_redundant=0,
+        n_classes=n_classes,
+        random_state=0,
+    )
+    X = X.astype(np.float32)
+    event = np.arange(len(y), dtype=np.int64) * 7 + 1
+    kf = KFoldEventClassifier(BDTClassifier(n_estimators=15, random_state=0), n_splits=3)
+    kf.fit(X, y, event=event)
+    (proba,) = _onnx_run(kf.to_onnx(tmp_path / "kf.onnx"), input=X, event=event)
+    ours = kf.predict_proba(X, event=event)
+    np.testing.assert_allclose(proba, ours, atol=2e-6)
+    assert np.abs(proba - kf.predict_proba(X)).max() > 0.1  # not the fold average
+
+
+@pytest.mark.keras
+def test_autoencoder_and_dnn_kfold_onnx(tmp_path):
+    from hepml_coffea.estimators import (
+        AutoencoderAnomalyDetector,
+        DNNClassifier,
+        KFoldEventClassifier,
+    )
+
+    X, y = make_classification(n_samples=800, n_features=4, n_redundant=0, random_state=1)
+    X = X.astype(np.float32)
+    ae = AutoencoderAnomalyDetector(hidden_layer_sizes=(4, 2), epochs=3, random_state=0).fit(X)
+    (err,) = _onnx_run(ae.to_onnx(tmp_path / "ae.onnx"), input=X)
+    np.testing.assert_allclose(err[:, 0], signal_score(ae, X), rtol=1e-5, atol=1e-6)
+    event = np.arange(len(y), dtype=np.int64)
+    dnn = DNNClassifier(hidden_layer_sizes=(4,), epochs=2, random_state=0)
+    kf = KFoldEventClassifier(dnn, n_splits=2).fit(X, y, event=event)
+    (proba,) = _onnx_run(kf.to_onnx(tmp_path / "kf.onnx"), input=X, event=event)
+    np.testing.assert_allclose(proba, kf.predict_proba(X, event=event), atol=1e-6)
