@@ -149,7 +149,7 @@ def model_plots(
     ys, ss, ws = m.test_y, m.test_score, m.test_w
     ax = pl.score_distributions(
         {"signal": (ss[ys == 1], ws[ys == 1]), "background": (ss[ys == 0], ws[ys == 0])},
-        range=ev.score_range, xlabel=xlabel, **kw,
+        range=ev.score_range, xlabel=f"{xlabel} (events not trained on)", **kw,
     )  # fmt: skip
     written.append(_save(ax, folder / f"scores_{name}.png"))
     path = data_mc_score(folder, m, ev, label, run_info or {})
