@@ -181,8 +181,8 @@ def pulls(
     if ax is None:
         _, ax = plt.subplots(figsize=(10, max(4.0, 1.0 + 0.5 * n)))
     y = np.arange(n)[::-1]
-    ax.axvspan(-2, 2, color="#f89c20", alpha=0.35, label="±2σ")
-    ax.axvspan(-1, 1, color="#5790fc", alpha=0.35, label="±1σ")
+    ax.axvspan(-2, 2, color="#ffe680", zorder=0, label="±2σ")  # yellow and green, as the
+    ax.axvspan(-1, 1, color="#99d699", zorder=0, label="±1σ")  # expected-limit bands
     ax.axvline(0, color="black", linewidth=1, linestyle="--")
     ax.errorbar(
         np.asarray(values), y, xerr=np.asarray(errors), fmt="o", color="black", label="Post-fit"
@@ -191,7 +191,9 @@ def pulls(
     ax.set_ylim(-0.8, n - 0.2 + 0.06 * n + 0.8)
     ax.set_xlim(-3, 3)
     ax.set_xlabel(r"$(\hat{\theta} - \theta_0) / \Delta\theta$")
-    ax.legend(ncol=3, fontsize="small", loc="upper right")
+    ax.legend(
+        ncol=3, fontsize="small", loc="upper right", frameon=True, facecolor="white", framealpha=1
+    )
     cms_label(ax, data=data, lumi=lumi, status=status)
     return ax
 
