@@ -185,7 +185,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         overrides=args.set,
         impacts=not args.no_impacts,
         limit=not args.no_limit,
-        lumi=args.lumi,
+        lumi=None if args.lumi is None else args.lumi / 1000.0,  # run_fit takes fb^-1
     )
     print(result.summary())
     return 0
@@ -509,7 +509,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="override a [fit] setting, e.g. --set lumi_uncertainty=0.02 (repeatable)",
     )
-    p.add_argument("--lumi", type=float, default=None, help="luminosity label in fb^-1")
+    p.add_argument(
+        "--lumi",
+        type=float,
+        default=None,
+        help="luminosity label in pb^-1, like `generate --lumi` (default: from run.json)",
+    )
     p.add_argument("--no-impacts", action="store_true", help="skip the impact ranking")
     p.add_argument("--no-limit", action="store_true", help="skip the CLs upper limit")
     p.set_defaults(func=_cmd_fit)
