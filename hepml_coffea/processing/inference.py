@@ -40,7 +40,7 @@ import numpy as np
 from hepml_coffea.errors import ModelError
 from hepml_coffea.features.spec import FeatureSpec
 
-__all__ = ["ModelScorer", "is_test_event", "upload_models"]
+__all__ = ["ModelScorer", "card_spec", "is_test_event", "upload_models"]
 
 _MODEL_CACHE: dict[tuple[str, str], Any] = {}
 
@@ -71,6 +71,32 @@ def is_test_event(
             h = _mix64(h ^ np.asarray(col).astype(np.uint64))
     u = (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
     return u < test_fraction
+
+
+def card_spec(model_dir: str, card: dict[str, Any]) -> FeatureSpec:
+    """The feature spec a model card stores, checked against the names the model was fitted on.
+
+    Raises
+    ------
+    ModelError
+        The card stores no feature spec, or its names or order differ from ``feature_names``.
+    """
+    if not card.get("feature_spec"):
+        msg = (
+            f"Model {model_dir} stores no feature spec in its card; apply needs it to compute "
+            "the features. Train it with `hepml-coffea train` or save(path, "
+            "feature_spec=spec.to_dict())."
+        )
+        raise ModelError(msg)
+    spec = FeatureSpec.from_dict(card["feature_spec"])
+    fitted = list(card.get("feature_names") or [])
+    if list(spec.names) != fitted:
+        msg = (
+            f"Model {model_dir}: its feature spec lists {list(spec.names)} but the estimator was "
+            f"fitted on {fitted}; names and order must be equal. Re-train the model."
+        )
+        raise ModelError(msg)
+    return spec
 
 
 class ModelScorer:
@@ -130,21 +156,7 @@ class ModelScorer:
                 "anomaly detectors (one score per event), not regressors."
             )
             raise ModelError(msg)
-        if not self.feature_spec:
-            msg = (
-                f"Model {self.model_dir} stores no feature spec in its card; apply needs it to "
-                "compute the features. Train it with `hepml-coffea train` or save(path, "
-                "feature_spec=spec.to_dict())."
-            )
-            raise ModelError(msg)
-        self.spec = FeatureSpec.from_dict(self.feature_spec)
-        if list(self.spec.names) != self.feature_names:
-            msg = (
-                f"Model {self.model_dir}: its feature spec lists {list(self.spec.names)} but the "
-                f"estimator was fitted on {self.feature_names}; names and order must be equal. "
-                "Re-train the model."
-            )
-            raise ModelError(msg)
+        self.spec = card_spec(self.model_dir, card)
         self.class_names = None if class_names is None else [str(c) for c in class_names]
         n_classes = len((card.get("classes") or {}).get("values") or [])
         if self.class_names is not None and len(self.class_names) != n_classes:

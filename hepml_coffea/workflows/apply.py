@@ -154,7 +154,8 @@ def make_scorers(model_dirs: Sequence[str | os.PathLike], cfg: Any) -> list:
     ConfigError
         Two model folders with the same name.
     """
-    from hepml_coffea.processing.inference import ModelScorer
+    from hepml_coffea.estimators import read_card
+    from hepml_coffea.processing.inference import ModelScorer, card_spec
     from hepml_coffea.workflows.train import read_training_info
 
     if not model_dirs:
@@ -171,11 +172,8 @@ def make_scorers(model_dirs: Sequence[str | os.PathLike], cfg: Any) -> list:
     configured = float(cfg.get("apply.score_cut", -1.0))
     scorers = []
     for d in model_dirs:
-        from hepml_coffea.estimators import read_card
-
-        _, card = read_card(d)
-        if card.get("feature_spec"):
-            spec.check_compatible(FeatureSpec.from_dict(card["feature_spec"]), f"model {d}")
+        folder, card = read_card(d)
+        spec.check_compatible(card_spec(str(folder), card), f"model {d}")
         cut, _ = resolve_score_cut(d, configured)
         info = read_training_info(d) or {}
         classes = info.get("classes")

@@ -53,13 +53,6 @@ MIN_EVENTS_PER_CLASS = 20
 TRAINING_INFO = "training.json"
 
 
-def score_of(est: Any, X: Any, event: np.ndarray | None = None) -> np.ndarray:
-    """:func:`hepml_coffea.estimators.signal_score` (kept for ``workflows/evaluate.py``)."""
-    from hepml_coffea.estimators import signal_score
-
-    return signal_score(est, X, event=event)
-
-
 def make_estimator(kind: str, training: dict[str, Any], *, verbose: int = 0) -> Any:
     """The unfitted estimator for a model kind, with the analysis' ``[training]`` hyperparameters."""
     from hepml_coffea import estimators
@@ -109,11 +102,12 @@ def read_training_info(model_dir: str | os.PathLike) -> dict[str, Any] | None:
     import json
 
     from hepml_coffea.estimators import read_card
+    from hepml_coffea.estimators.persistence import load_extra
 
     folder, card = read_card(model_dir)
     if TRAINING_INFO not in (card.get("files") or {}):
         return None
-    return json.loads((Path(folder) / TRAINING_INFO).read_text())
+    return json.loads(load_extra(folder, TRAINING_INFO))
 
 
 def check_model_out(out: Path) -> None:
@@ -338,12 +332,9 @@ def train_model(
 def save_with_info(
     est: Any, out: Path, feature_spec: dict[str, Any] | None, info: dict[str, Any]
 ) -> None:
-    """Save the model with ``training.json`` covered by the card's hashes; a write error (disk
-    full, permissions) becomes one :class:`~hepml_coffea.errors.OutputError` line naming the file."""
-    from hepml_coffea.workflows.outputs import output_errors, write_json
+    """Save the model atomically with ``training.json`` as an extra file covered by the card's
+    hashes; a write error (disk full, permissions) is one line naming the file."""
+    from hepml_coffea.workflows.outputs import output_errors, to_jsonable
 
     with output_errors(out):
-        out.mkdir(parents=True, exist_ok=True)
-        # written before the card, so that save() hashes it with the model files
-        write_json(out / TRAINING_INFO, info)
-        est.save(out, feature_spec=feature_spec)
+        est.save(out, feature_spec=feature_spec, extra_files={TRAINING_INFO: to_jsonable(info)})
