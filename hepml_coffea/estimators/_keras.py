@@ -223,7 +223,9 @@ def fit_model(keras, model, X, y, w, *, est, seed, stratify=None) -> dict[str, l
         epochs=int(est.epochs),
         batch_size=int(est.batch_size),
         shuffle=True,
-        verbose=est.verbose,
+        # one plain line per epoch when verbose: Keras' progress bar (verbose=1) is redrawn
+        # with ANSI escape codes, which fill log files with control characters
+        verbose=2 if est.verbose else 0,
         callbacks=callbacks,
     )
     return {k: [float(v) for v in vals] for k, vals in hist.history.items()}
