@@ -19,7 +19,7 @@ from hepml_coffea.features.permutations import (
     permutation_matrix,
 )
 from hepml_coffea.processing.registry import processor_class
-from hepml_coffea.workflows.ml_physics import selected
+from hepml_coffea.workflows.ml_physics_tables import selected
 
 PROC = "processor=../../processors/ttbar_ml.py:TTbarMLProcessor"
 TAG_FIELDS = '["pt", "eta", "btagDeepFlavB", "btagCSVV2"]'

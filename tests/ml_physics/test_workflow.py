@@ -77,7 +77,7 @@ def test_ml_physics_step_on_generated_samples(tmp_path):
     from hepml_coffea.config import load_analysis
     from hepml_coffea.estimators import load, signal_score
     from hepml_coffea.features.object_features import ObjectFeatureSpec, object_matrix
-    from hepml_coffea.workflows.ml_physics import collect
+    from hepml_coffea.workflows.ml_physics_tables import collect
 
     cfg = load_analysis("ttbar_ljets")
     j = collect(cfg, gen)["jets"]
