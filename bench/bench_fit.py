@@ -50,11 +50,11 @@ def bench_fit(n_events: int = 20_000, observable: str = "m_jjb", rebin: int = 5)
     run_dir = _run_dir(n_events)
     out = run_dir.parent / "fit"
     shutil.rmtree(out, ignore_errors=True)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = run_fit(run_dir, observable, out, overrides=[f"rebin={rebin}"])
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     spec = json.loads((out / "workspace.json").read_text())
     t = result.timings
     return {
@@ -73,6 +73,7 @@ def bench_fit(n_events: int = 20_000, observable: str = "m_jjb", rebin: int = 5)
         "plots_s": t.get("plots"),
         "fit_and_significance_s": t.get("build", 0) + t.get("fit", 0) + t.get("significance", 0),
         "total_s": wall,
+        "total_cpu_s": cpu,  # on a shared machine the CPU time is the fairer figure
     }
 
 
