@@ -392,3 +392,43 @@ def test_multiclass_model_applied_end_to_end(tmp_path, run_dir, generated_filese
                 _hist(out, f"{c}/{r}/{process}/nominal").values(flow=True).sum() for r in REGIONS
             )
             assert total == pytest.approx(table["weight"].sum(), rel=1e-9, abs=1e-9)
+
+
+def _plain_xgboost_model(run_dir, tmp_path):
+    """A model trained with plain xgboost on the run tables, wrapped with from_xgboost and saved
+    with the analysis' feature spec: no hepml-coffea training, no training.json."""
+    import xgboost as xgb
+
+    from hepml_coffea.config import load_analysis
+    from hepml_coffea.estimators import from_xgboost
+    from hepml_coffea.features import FeatureSpec
+
+    features = load_analysis(ANALYSIS).get("features")
+    frames = [pd.read_parquet(f) for f in sorted((run_dir / "features").glob("*.parquet"))]
+    table = pd.concat(frames, ignore_index=True)
+    table = table[table["label"].astype(int) >= 0]
+    booster = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 3},
+        xgb.DMatrix(table[features].to_numpy(np.float32), label=table["label"].astype(int)),
+        num_boost_round=15,
+    )
+    booster.save_model(tmp_path / "plain.json")
+    est = from_xgboost(tmp_path / "plain.json", feature_names=features)
+    folder = est.save(tmp_path / "plain", feature_spec=FeatureSpec.from_config(features).to_dict())
+    return folder, booster, features
+
+
+def test_model_wrapped_from_plain_xgboost_is_applied(run_dir, tmp_path):
+    import xgboost as xgb
+
+    from hepml_coffea.config import load_analysis
+    from hepml_coffea.workflows.apply import make_scorers
+
+    folder, booster, features = _plain_xgboost_model(run_dir, tmp_path)
+    with pytest.raises(ModelError, match=r"no hash-checked training\.json.*apply\.score_cut"):
+        make_scorers([folder], load_analysis(ANALYSIS))
+    (scorer,) = make_scorers([folder], load_analysis(ANALYSIS, ["apply.score_cut=0.5"]))
+    table = pd.read_parquet(run_dir / "features" / "wjets.parquet")
+    X = table[features].to_numpy(np.float32)
+    want = booster.predict(xgb.DMatrix(X))
+    np.testing.assert_allclose(scorer.score(X), want, rtol=0, atol=1e-6)
