@@ -66,13 +66,12 @@ def apply_models(
     str
         The run summary, the score cut used per model, and the friend trees written.
     """
+    from hepml_coffea.filesets import load_fileset
     from hepml_coffea.workflows.run import run_analysis
 
     if not model_dirs:
         msg = "apply needs at least one model folder (--model DIR); to run without one use `run`."
         raise ConfigError(msg)
-    from hepml_coffea.filesets import load_fileset
-
     files = {ds: list(meta["files"]) for ds, meta in load_fileset(fileset).items()}
     friends: list[Path] = []
 
@@ -91,7 +90,8 @@ def apply_models(
         table_formats=formats,
         **kwargs,
     )
-    return f"{summary}; {_cuts_used(analysis, model_dirs, kwargs)}; {len(friends)} friend tree(s) in {Path(out) / 'friends'}/"
+    cuts = _cuts_used(analysis, model_dirs, kwargs)
+    return f"{summary}; {cuts}; {len(friends)} friend tree(s) in {Path(out) / 'friends'}/"
 
 
 def _cuts_used(analysis: Any, model_dirs: Sequence[Any], kwargs: dict[str, Any]) -> str:
