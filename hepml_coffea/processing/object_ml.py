@@ -175,6 +175,15 @@ class ObjectML:
         self.n_jets = int(asg.get("n_jets", 4))
         self.sigma_w = float(asg.get("sigma_w", 10.0))
         self.sigma_top = float(asg.get("sigma_top", 15.0))
+        if self.n_jets < 4:
+            msg = f"assignment.n_jets must be at least 4 (b_lep, b_had and two W jets); got {self.n_jets}."
+            raise ConfigError(msg)
+        for key, table in (("object_features.jet_tag", tag), ("regression", reg)):
+            if table.get("model") and not table.get("fields"):
+                msg = (
+                    f"{key}.model is set but {key}.fields is empty; list the model's input fields."
+                )
+                raise ConfigError(msg)
         for lm, spec in ((self.tag_model, self.tag_spec), (self.reg_model, self.reg_spec)):
             if lm is not None and spec is not None:
                 lm.check_features(spec.names)

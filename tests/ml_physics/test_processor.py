@@ -218,3 +218,19 @@ def test_missing_input_branch_is_one_line(sample, tmp_path):
     with pytest.raises(MissingBranchError, match="Jet_notABranch") as err:
         proc.process(_events(sample))
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        (["assignment.n_jets=3"], "n_jets must be at least 4"),
+        (["regression.apply_to=none"], "apply_to must be"),
+        (["regression.fields=[]", "regression.model=x"], "regression.fields is empty"),
+    ],
+)
+def test_bad_ml_config_is_one_line(overrides, match):
+    from hepml_coffea.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=match) as err:
+        _proc(overrides)
+    assert "\n" not in str(err.value)
