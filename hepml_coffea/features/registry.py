@@ -106,7 +106,10 @@ def register_feature(
         if name in _REGISTRY and _REGISTRY[name].func is not func:
             msg = f"A feature named {name!r} is already registered."
             raise ValueError(msg)
-        _REGISTRY[name] = Feature(name, func, label, tuple(bins), float(pad), unit, integer)
+        n, lo, hi = bins
+        _REGISTRY[name] = Feature(
+            name, func, label, (int(n), float(lo), float(hi)), float(pad), unit, integer
+        )
         return func
 
     return deco
