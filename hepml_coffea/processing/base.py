@@ -406,7 +406,13 @@ def _fill(
         np.full(len(names), h.axes[3].value(0)),
         weight=np.zeros(len(names)),
     )
+    labels = np.array(names)
     for region, m in regions.items():
         v = values[m]
-        for variation, w in weights.items():
-            h.fill(region, process, variation, v, weight=w[m])
+        if not len(v):
+            continue
+        if len(names) == 1:
+            h.fill(region, process, names[0], v, weight=weights[names[0]][m])
+        else:  # one call for every weight variation: same values, one weight vector each
+            w = np.concatenate([weights[n][m] for n in names])
+            h.fill(region, process, np.repeat(labels, len(v)), np.tile(v, len(names)), weight=w)
