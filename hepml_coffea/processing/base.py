@@ -38,7 +38,10 @@ configured features, the scores (``score_<model>``; ``score_<model>_<class>`` pe
 get the variations (the others: nominal only).
 
 Scorers (``models``) need ``name``, ``feature_names``, ``feature_spec`` (dict) and
-``score(X, event=None) -> (n,) or (n, n_classes)``; optional ``class_names`` and ``score_cut``.
+``score(X, event=None) -> (n,) or (n, n_classes)``; optional ``class_names``, ``score_cut``,
+``signal_column`` (the score the cut applies to) and ``honest_weight(dataset, run, lumi, event)``
+(a factor per event, e.g. 0 for the model's training events, applied to the histograms of the
+model's scores and of its ``pass_<model>`` region).
 
 Processors are stateless and picklable and never mutate ``events``.
 """
@@ -284,10 +287,11 @@ class AnalysisProcessor(processor.ProcessorABC):
                 r: m[presel] for r, m in region_masks(sel, self.cut_names, self.regions).items()
             }
             for m in self.models:
-                s = values.get(f"score_{m.name}")
+                s = values.get(getattr(m, "signal_column", f"score_{m.name}"))
                 cut = float(getattr(m, "score_cut", 0.5))
                 n_sel = int(presel.sum())
                 regions[f"pass_{m.name}"] = s >= cut if s is not None else np.zeros(n_sel, bool)
+            honest = self._honest_weights(events, presel, dataset)
             if table_out is not None and self.table_region and out["table"]:
                 keep = regions[self.table_region]
                 out["table"] = {k: [v[0][keep]] for k, v in out["table"].items()}
@@ -303,8 +307,19 @@ class AnalysisProcessor(processor.ProcessorABC):
                     h = hists[obs] = book(axes[obs], self.region_names)
                 first = next(iter(wsel))
                 wv = wsel if self.systematics.varied(obs) else {first: wsel[first]}
-                _fill(h, regions, proc_name, vals, wv)
+                _fill(h, regions, proc_name, vals, wv, _factors(obs, regions, honest))
         return {"hists": hists, dataset: out}
+
+    def _honest_weights(self, events: Any, mask: np.ndarray, dataset: str) -> dict[str, np.ndarray]:
+        """Per model with ``honest_weight``: the factor of the events with ``mask`` in the
+        histograms of its scores and its ``pass_<model>`` region (0 for its training events)."""
+        out: dict[str, np.ndarray] = {}
+        models = [m for m in self.models if hasattr(m, "honest_weight")]
+        if models:
+            ids = [ak.to_numpy(get_branch(events, c))[mask] for c in ID_COLUMNS]
+            for m in models:
+                out[m.name] = np.asarray(m.honest_weight(dataset, *ids), dtype=np.float64)
+        return out
 
     def _values(
         self,
@@ -388,14 +403,33 @@ class AnalysisProcessor(processor.ProcessorABC):
         return accumulator
 
 
+def _factors(
+    obs: str, regions: Mapping[str, np.ndarray], honest: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Per region, the honest-weight factor of observable ``obs`` (absent: 1).
+
+    A model's factor applies to its score observables (``score_<model>*``) and to its
+    ``pass_<model>`` region, once per model.
+    """
+    out: dict[str, np.ndarray] = {}
+    for region in regions:
+        names = {n for n in honest if obs == f"score_{n}" or obs.startswith(f"score_{n}_")}
+        names |= {n for n in honest if region == f"pass_{n}"}
+        if names:
+            out[region] = np.prod([honest[n] for n in sorted(names)], axis=0)
+    return out
+
+
 def _fill(
     h: hist.Hist,
     regions: Mapping[str, np.ndarray],
     process: str,
     values: np.ndarray,
     weights: Mapping[str, np.ndarray],
+    factors: Mapping[str, np.ndarray] | None = None,
 ) -> None:
-    """Fill ``values`` of every region (masks over the values) for each weight variation."""
+    """Fill ``values`` of every region (masks over the values) for each weight variation,
+    the weights multiplied by the region's ``factors`` (honest weights) where given."""
     # register every (process, variation) with a zero weight, so that a process selecting no
     # event still has its (empty) histograms in every variation
     names = list(weights)
@@ -411,8 +445,10 @@ def _fill(
         v = values[m]
         if not len(v):
             continue
+        f = (factors or {}).get(region)
+        ws = {n: (weights[n] * f)[m] if f is not None else weights[n][m] for n in names}
         if len(names) == 1:
-            h.fill(region, process, names[0], v, weight=weights[names[0]][m])
+            h.fill(region, process, names[0], v, weight=ws[names[0]])
         else:  # one call for every weight variation: same values, one weight vector each
-            w = np.concatenate([weights[n][m] for n in names])
+            w = np.concatenate([ws[n] for n in names])
             h.fill(region, process, np.repeat(labels, len(v)), np.tile(v, len(names)), weight=w)

@@ -154,3 +154,42 @@ def test_table_region_selects_the_training_rows(real_sample):
         ConfigError, match=r"table_region = 'SR' is not a region.*--set table_region="
     ):
         make(overrides=["table_region=SR"])
+
+
+class HonestScorer(FakeScorer):
+    """Honest weights: 0 for even event numbers (its 'training events'), 2 for odd ones."""
+
+    def honest_weight(self, dataset, run, lumi, event):
+        assert dataset == "ttbar_semilep" and len(run) == len(lumi) == len(event)
+        return np.where(np.asarray(event) % 2 == 0, 0.0, 2.0)
+
+
+def test_honest_weights_apply_to_score_hists_and_pass_region_only(real_sample):
+    spec = make().feature_spec
+    binary = HonestScorer("bdt", spec)
+    multi = HonestScorer("dnn", spec, classes=["ttbar", "wjets", "other"])
+    multi.signal_column = "score_dnn_wjets"
+    out = make(models=[binary, multi]).process(events_of(real_sample("ttbar_2015")))
+    table = {k: v[0] for k, v in out["ttbar_semilep"]["table"].items()}
+    honest = np.where(table["event"] % 2 == 0, 0.0, 2.0)
+    assert 0 < (honest == 0).sum() < len(honest)
+    w = table["weight"]
+    hists = out["hists"]
+
+    def total(obs, region):
+        sel = {"region": region, "process": "ttbar", "variation": "nominal"}
+        return hists[obs][sel].sum(flow=True).value
+
+    in_sr = table["n_bjets"] == 1
+    assert total("score_bdt", "4j1b") == pytest.approx((w * honest)[in_sr].sum(), rel=1e-9)
+    assert total("score_dnn_other", "4j1b") == pytest.approx((w * honest)[in_sr].sum(), rel=1e-9)
+    assert total("ht", "4j1b") == pytest.approx(w[in_sr].sum(), rel=1e-9)  # not a score: as is
+    passed = table["score_bdt"] >= 0.1
+    assert total("ht", "pass_bdt") == pytest.approx((w * honest)[passed].sum(), rel=1e-9)
+    # both models' factors once each: score_dnn in pass_bdt
+    assert total("score_dnn_ttbar", "pass_bdt") == pytest.approx(
+        (w * honest * honest)[passed].sum(), rel=1e-9
+    )
+    # the multi-class pass region cuts on its signal column (1 - ht/1000 >= 0.1: every event)
+    wj = table["score_dnn_wjets"] >= 0.1
+    assert wj.all() and total("ht", "pass_dnn") == pytest.approx((w * honest).sum(), rel=1e-9)
