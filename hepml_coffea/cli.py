@@ -164,11 +164,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     report = run_demo(
         args.out,
+        fileset=args.fileset,
+        analysis=args.analysis,
         n_events=args.events,
         seed=args.seed,
         executor=args.executor,
         workers=args.workers,
         chunksize=args.chunksize,
+        overrides=args.set,
+        models=args.models,
+        fit_observable=args.fit_observable,
         progress=not args.quiet,
     )
     print(f"demo finished: {report}")
@@ -477,12 +482,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_ml_physics)
 
     p = sub.add_parser(
-        "demo", help="generate → run → train BDT+DNN → evaluate → apply → plot → report"
+        "demo",
+        help="generate (or your --fileset) → run → train BDT+DNN → evaluate → apply → plot → fit → report",
     )
     p.add_argument("--out", default="demo_out", help="output folder (default: %(default)s)")
     p.add_argument(
-        "--events", type=int, default=None, help="events per MC process (default: a 10-minute size)"
+        "--fileset",
+        default=None,
+        help="your own coffea fileset JSON (default: generate samples offline)",
     )
+    p.add_argument(
+        "--analysis",
+        default="ttbar_ljets",
+        help="analysis name or folder (default: %(default)s)",
+    )
+    p.add_argument(
+        "--events",
+        type=int,
+        default=None,
+        help="events per generated MC process (default: 100000; unused with --fileset)",
+    )
+    p.add_argument(
+        "--models",
+        nargs="+",
+        default=["bdt", "dnn"],
+        help="model kinds to train and apply; the first one's score is fitted (default: bdt dnn)",
+    )
+    p.add_argument(
+        "--fit-observable",
+        default=None,
+        help="histogram to fit (default: score_<first model>)",
+    )
+    _add_set_option(p)
     p.add_argument("--seed", type=int, default=42, help="random seed (default: %(default)s)")
     p.add_argument(
         "--executor",
