@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.ticker import NullFormatter
 from numpy.typing import ArrayLike
 
 from hepml_coffea.plotting.style import cms_label, legend_headroom, new_axes
@@ -323,6 +324,8 @@ def learning_curve(
         ax.fill_between(n, mean - std, mean + std, color=color, alpha=0.25, linewidth=0)
         ax.plot(n, mean, marker=marker, color=color, linewidth=2, label=name)
     ax.set_xscale("log")
+    ax.set_xticks(n, [f"{int(v):,}" for v in n])  # the sizes themselves, no crowded minor labels
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("Training events")
     ax.set_ylabel("Weighted ROC AUC")
     lo, hi = ax.get_ylim()
