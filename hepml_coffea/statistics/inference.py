@@ -325,9 +325,7 @@ def impacts(
         theta, sigma = best.bestfit[i], best.uncertainty[i]
         shifts = []
         for value in (theta + 1.0, theta - 1.0, theta + sigma, theta - sigma):
-            refit = fit_parameters(
-                model, data, init_pars=best.bestfit, fixed={i: value}, strategy=0
-            )
+            refit = fit_parameters(model, data, init_pars=best.bestfit, fixed={i: value})
             shifts.append(float(refit.bestfit[poi] - mu_hat))
         out.append(Impact(name, float(theta), float(sigma), *shifts))
     out.sort(key=lambda imp: imp.size, reverse=True)
