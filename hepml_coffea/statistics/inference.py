@@ -14,11 +14,12 @@ nuisance parameters it is Cowan's ``sqrt(2((s+b)ln(1+s/b) - s))``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pyhf
@@ -182,6 +183,59 @@ def p_value(z: float) -> float:
     return float(stats.norm.sf(z))
 
 
+@contextlib.contextmanager
+def _reuse_unconditional_fits() -> Iterator[None]:
+    """Within the block, pyhf's fits that do not depend on the tested mu are done once.
+
+    A ``hypotest`` at each mu repeats the free fit to the data, the background-only Asimov data
+    set and the free fit to it (3 of its 5 fits); they are memoised here by their arguments
+    (data, model, inits, bounds, fixed parameters), so a limit scan costs 2 fits per point.
+    """
+    from pyhf.infer import calculators, test_statistics
+
+    fit_orig, asimov_orig = test_statistics.fit, calculators.generate_asimov_data
+    cache: dict[tuple, Any] = {}
+
+    def _key(*args: Any) -> tuple:
+        return tuple(
+            None
+            if a is None
+            else np.asarray(a, dtype=np.float64).tobytes() + str(np.shape(a)).encode()
+            for a in args
+        )
+
+    def fit(data, pdf, init_pars=None, par_bounds=None, fixed_params=None, **kwargs):
+        key = (
+            "fit",
+            id(pdf),
+            _key(data, init_pars, par_bounds, fixed_params),
+            repr(sorted(kwargs.items())),
+        )
+        if key not in cache:
+            cache[key] = fit_orig(data, pdf, init_pars, par_bounds, fixed_params, **kwargs)
+        return cache[key]
+
+    def asimov(asimov_mu, data, pdf, init_pars, par_bounds, fixed_params, return_fitted_pars=False):
+        key = (
+            "asimov",
+            float(asimov_mu),
+            id(pdf),
+            _key(data, init_pars, par_bounds, fixed_params),
+            return_fitted_pars,
+        )
+        if key not in cache:
+            cache[key] = asimov_orig(
+                asimov_mu, data, pdf, init_pars, par_bounds, fixed_params, return_fitted_pars
+            )
+        return cache[key]
+
+    test_statistics.fit, calculators.generate_asimov_data = fit, asimov
+    try:
+        yield
+    finally:
+        test_statistics.fit, calculators.generate_asimov_data = fit_orig, asimov_orig
+
+
 def upper_limit(
     model: pyhf.pdf.Model,
     data: Sequence[float] | NDArray,
@@ -216,6 +270,19 @@ def upper_limit(
             cache[mu] = stats.norm.isf(np.clip(values, 1e-300, 1.0))
         return cache[mu]
 
+    with _reuse_unconditional_fits():
+        return _upper_limit(cls, cache, level, guess, rtol, hi_bound)
+
+
+def _upper_limit(
+    cls: Callable[[float], NDArray],
+    cache: dict[float, NDArray],
+    level: float,
+    guess: float | None,
+    rtol: float,
+    hi_bound: float,
+) -> tuple[float | None, list[float | None]]:
+    """The root search of :func:`upper_limit`; ``cls(mu)`` fills ``cache[mu]``."""
     target = float(stats.norm.isf(level))
     start = min(max(guess if guess is not None else 1.0, 1e-3 * hi_bound), hi_bound)
     cls(start)
