@@ -241,8 +241,10 @@ def data_mc(
             msg = f"histogram 'data' has different bin edges from {next(iter(mc))!r}; rebin them alike."
             raise ValueError(msg)
         lo, hi = poisson_interval(dvals)
+        # bins where nothing is expected and nothing observed get no point (NaN: not drawn)
+        shown = np.where((dvals == 0) & (total <= 0), np.nan, dvals)
         ax.errorbar(
-            centers, dvals, yerr=[dvals - lo, hi - dvals], fmt="o", color="black", markersize=6,
+            centers, shown, yerr=[shown - lo, hi - shown], fmt="o", color="black", markersize=6,
             label="Pseudo-data" if pseudo_data else "Data",
         )  # fmt: skip
         n_entries += 1

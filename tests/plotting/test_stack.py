@@ -171,3 +171,17 @@ def test_reused_axes_give_the_same_png(process_hists, tmp_path):
     fresh, _ = data_mc(mc, data, signal="ttbar_semilep", lumi=10.0)
     savefig(fresh, tmp_path / "fresh.png")
     np.testing.assert_array_equal(imread(tmp_path / "reused.png"), imread(tmp_path / "fresh.png"))
+
+
+def test_no_data_point_where_nothing_is_expected_or_seen():
+    import hist
+
+    h = hist.Hist(hist.axis.Integer(0, 6, name="n"), storage=hist.storage.Weight())
+    h.fill([2, 3, 3], weight=[1.0, 1.0, 1.0])
+    d = hist.Hist(hist.axis.Integer(0, 6, name="n"), storage=hist.storage.Weight())
+    d.fill([3, 3])
+    ax, _ = data_mc({"mc": h}, d)
+    y = next(c for c in ax.containers if isinstance(c, ErrorbarContainer)).lines[0].get_ydata()
+    np.testing.assert_array_equal(np.isnan(y), [True, True, False, False, True, True])
+    assert y[2] == 0 and y[3] == 2  # a 0 where MC expects events is drawn
+    plt.close(ax.figure)
