@@ -432,3 +432,21 @@ def test_model_wrapped_from_plain_xgboost_is_applied(run_dir, tmp_path):
     X = table[features].to_numpy(np.float32)
     want = booster.predict(xgb.DMatrix(X))
     np.testing.assert_allclose(scorer.score(X), want, rtol=0, atol=1e-6)
+
+
+def test_bdt_scorer_imports_neither_tensorflow_nor_coffea_ml_tools(bdt_dir, run_dir):
+    """Scoring with a BDT in a fresh process loads no TensorFlow (coffea.ml_tools would)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np, pandas as pd\n"
+        "from hepml_coffea.processing.inference import ModelScorer\n"
+        f"s = ModelScorer({str(bdt_dir)!r}, 0.5)\n"
+        f"t = pd.read_parquet({str(run_dir / 'features' / 'wjets.parquet')!r})\n"
+        "x = s.score(t[s.feature_names].to_numpy(np.float32))\n"
+        "print(len(x), 'tensorflow' in sys.modules, 'coffea.ml_tools' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    n = len(pd.read_parquet(run_dir / "features" / "wjets.parquet"))
+    assert out.stdout.split() == [str(n), "False", "False"], out.stderr
