@@ -12,7 +12,8 @@ Before any event is read, :func:`make_scorers` checks each model against the ana
   A model without a hash-checked ``training.json`` (e.g. wrapped with ``from_xgboost``) is
   refused unless ``--set apply.score_cut=VALUE`` is given;
 - a multi-class model (``train --multiclass``) gets its class names from ``training.json`` and
-  writes one score per class, ``score_<model>_<class>``; its cut applies to the signal class.
+  writes one score per class, ``score_<model>_<class>``; its cut is for the signal class
+  (``scorer.signal_column``).
 
 A k-fold model scores each event with the fold model that did not train on it (``event % k``).
 Models are loaded lazily once per worker process
