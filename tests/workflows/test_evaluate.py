@@ -233,3 +233,22 @@ def test_multiclass_evaluation_equals_sklearn(run_dir, chain_dir, tmp_path, pair
         assert res["auc_one_vs_rest"][c] == pytest.approx(ref_auc, rel=1e-9)
     pngs = {p.name for p in (out / "plots").glob("*.png")}
     assert pngs == {"roc_ovr_mc3.png", "confusion_mc3.png", "class_metrics_mc3.png"}
+
+
+@pytest.mark.slow
+def test_cli_evaluate_options(run_dir, bdt_dir, tmp_path, capsys):
+    """``evaluate --no-learning-curve --cms-label ... --com 13.6`` through the CLI."""
+    from hepml_coffea.cli import main
+
+    out = tmp_path / "ev"
+    argv = ["evaluate", str(bdt_dir), "--features", str(run_dir), "--out", str(out)]
+    assert (
+        main([*argv, "--no-learning-curve", "--cms-label", "Private Work", "--com", "13.6", "-q"])
+        == 0
+    )
+    text = capsys.readouterr().out
+    assert text.startswith("bdt: AUC ") and "KS p (sig/bkg) " in text
+    res = json.loads((out / "evaluation.json").read_text())["models"]["bdt"]
+    assert res["learning_curve"] is None
+    assert not (out / "plots" / "learning_curve_bdt.png").exists()
+    assert (out / "plots" / "data_mc_score_bdt.png").is_file()
