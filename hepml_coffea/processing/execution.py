@@ -311,8 +311,11 @@ def quiet_coffea() -> Iterator[None]:
 
     console = getattr(util, "coffea_console", None)
     old = getattr(console, "quiet", None)
+    old_jupyter = getattr(console, "is_jupyter", None)
     if console is not None:
         console.quiet = True
+        # in a notebook, rich's live display would still show an empty ipywidgets `Output()`
+        console.is_jupyter = False
     try:
         with warnings.catch_warnings():
             ignore_schema_notes()
@@ -320,6 +323,7 @@ def quiet_coffea() -> Iterator[None]:
     finally:
         if console is not None:
             console.quiet = old
+            console.is_jupyter = old_jupyter
 
 
 def ignore_schema_notes() -> None:
