@@ -56,3 +56,27 @@ def test_regions_default_and_bad_table():
     assert parse_regions({"regions": {"SR": ["a", "!b"]}}) == {"SR": ("a", "!b")}
     with pytest.raises(ConfigError, match="regions must be a table"):
         parse_regions({"regions": ["SR"]})
+
+
+def test_processed_luminosity_equals_coffea_lumidata(tmp_path):
+    from coffea.lumi_tools import LumiData
+
+    from hepml_coffea.selection.events import processed_luminosity
+
+    lines = ["#Data tag : test , Norm tag: None",
+             "#run:fill,ls,time,beamstatus,E(GeV),delivered(/pb),recorded(/pb),avgpu,source"]  # fmt: skip
+    rng = np.random.default_rng(2)
+    rec = {}
+    for run in (316000, 316001):
+        for ls in range(1, 60):
+            rec[(run, ls)] = float(rng.uniform(0.05, 0.2))
+            lines.append(f"{run}:7000,{ls}:{ls},01/01/25 00:00:00,STABLE BEAMS,6500,"
+                         f"{rec[(run, ls)]:.10g},{rec[(run, ls)]:.10g},30.0,HFOC")  # fmt: skip
+    csv = tmp_path / "lumi.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    sections = {(316000, ls) for ls in range(3, 40)} | {(316001, 7), (316001, 59), (999, 1)}
+    got = processed_luminosity(sections, csv)
+    expected = sum(rec.get(s, 0.0) for s in sections)
+    assert got == pytest.approx(expected, rel=1e-9)
+    ref = LumiData(str(csv)).get_lumi(np.array(sorted(s for s in sections if s[0] != 999)))
+    assert got == pytest.approx(ref, rel=1e-6)
