@@ -114,7 +114,7 @@ def output_folder(out: str | os.PathLike) -> Iterator[Path]:
     except OSError as exc:
         msg = f"cannot create the folder of --out {out}: {exc.strerror}; choose another --out."
         raise OutputError(msg) from None
-    with _lock(out):
+    with _lock(out), interrupt.interruptible():  # Ctrl-C while writing is never swallowed
         clean_leftovers(out)
         tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
