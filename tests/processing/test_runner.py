@@ -259,3 +259,21 @@ def test_permission_denied_one_line(toy, real_sample, tmp_path):
     fs = real_fileset(real_sample, odd={"files": [str(locked)], "metadata": {"xsec": 1.0}})
     with pytest.raises(InputFileError, match="cannot be read"):
         run_processor(toy.ToyProcessor({"lumi": LUMI}), fs, progress=False)
+
+
+def test_genweight_warnings_name_the_dataset(toy, real_sample):
+    fs = real_fileset(real_sample)
+    fs["dy"]["metadata"]["is_data"] = True  # simulation marked as data
+    with pytest.warns(
+        UserWarning, match="dataset 'dy' is marked is_data but its files have genWeight"
+    ):
+        run_processor(toy.ToyProcessor({"lumi": LUMI}), fs, progress=False)
+    fs = real_fileset(real_sample)
+    fs["data"]["metadata"].update(is_data=False, xsec=1.0)  # collision data marked as simulation
+    with (
+        pytest.warns(
+            UserWarning, match="dataset 'data' is simulation .* but a file has no genWeight"
+        ),
+        pytest.raises(MissingBranchError, match="no Runs/genEventSumw and no Events/genWeight"),
+    ):
+        run_processor(toy.ToyProcessor({"lumi": LUMI}), fs, progress=False)
