@@ -92,36 +92,52 @@ def _hist(apply_dir, key):
         return f[key].to_hist()
 
 
-def _process_tables(apply_dir) -> dict[str, pd.DataFrame]:
-    """The apply tables merged by physics process (the histograms' process axis)."""
+def _process_tables(apply_dir, models=()) -> dict[str, pd.DataFrame]:
+    """The apply tables merged by physics process (the histograms' process axis), with the
+    honest-weight factor of each model in ``models`` as column ``honest_<model>``."""
     frames: dict[str, list[pd.DataFrame]] = {}
     for dataset, meta in _datasets(apply_dir).items():
         table = pd.read_parquet(apply_dir / "features" / f"{dataset}.parquet")
+        ids = [table[c].to_numpy() for c in ID]
+        for m in models:
+            table[f"honest_{m.name}"] = m.honest_weight(dataset, *ids)
         frames.setdefault(meta["process"], []).append(table)
     return {p: pd.concat(f, ignore_index=True) for p, f in frames.items()}
+
+
+def _scorers(*dirs):
+    from hepml_coffea.config import load_analysis
+    from hepml_coffea.workflows.apply import make_scorers
+
+    return make_scorers(list(dirs), load_analysis(ANALYSIS))
 
 
 REGIONS = ("4j1b", "4j2b")  # [regions] of config.toml: together every selected event
 
 
-def test_score_histograms_total_weight(apply_dir):
+def test_score_histograms_total_weight(apply_dir, bdt_dir, kfold_dir):
+    """Score histograms hold each event with weight x honest_weight: the events the split BDT
+    trained on are left out and its test events scaled up; the k-fold model keeps all."""
+    models = _scorers(bdt_dir, kfold_dir)
     n_checked = 0
-    for process, table in _process_tables(apply_dir).items():
-        for model in ("bdt", "kbdt"):
-            hs = [_hist(apply_dir, f"score_{model}/{r}/{process}/nominal") for r in REGIONS]
+    left_out = 0
+    for process, table in _process_tables(apply_dir, models).items():
+        for m in models:
+            w = table["weight"].to_numpy() * table[f"honest_{m.name}"].to_numpy()
+            left_out += int((table[f"honest_{m.name}"] == 0).sum())
+            hs = [_hist(apply_dir, f"score_{m.name}/{r}/{process}/nominal") for r in REGIONS]
             total = sum(h.values(flow=True).sum() for h in hs)
-            assert total == pytest.approx(table["weight"].sum(), rel=1e-9, abs=1e-9)
+            assert total == pytest.approx(w.sum(), rel=1e-9, abs=1e-9)
             edges = hs[0].axes[0].edges
-            x = np.clip(table[f"score_{model}"], edges[0], np.nextafter(edges[-1], 0))
-            counts, _ = np.histogram(x, bins=edges)
+            x = np.clip(table[f"score_{m.name}"], edges[0], np.nextafter(edges[-1], 0))
             # weights² per bin: the stored variances of a Weight histogram
-            w2, _ = np.histogram(x, bins=edges, weights=table["weight"] ** 2)
+            w2, _ = np.histogram(x, bins=edges, weights=w**2)
             got = sum(h.variances(flow=True) for h in hs)
             got = np.concatenate([[got[0] + got[1]], got[2:-2], [got[-2] + got[-1]]])
             np.testing.assert_allclose(got, w2, rtol=1e-9, atol=1e-12)
-            assert counts.sum() == len(table)
             n_checked += len(table)
     assert n_checked > 1000
+    assert left_out > 100, "the split BDT's training events are left out"
 
 
 def test_after_cut_histograms_equal_hand_fill(apply_dir, bdt_dir):
@@ -129,7 +145,8 @@ def test_after_cut_histograms_equal_hand_fill(apply_dir, bdt_dir):
     assert 0.0 < cut < 1.0
     names = json.loads((apply_dir / "run.json").read_text())["feature_names"]
     n_passed = 0
-    tables = _process_tables(apply_dir)
+    (bdt,) = _scorers(bdt_dir)
+    tables = _process_tables(apply_dir, [bdt])
     for process in ("ttbar", "wjets", "data"):
         table = tables[process]
         passed = table[table["score_bdt"] >= cut]
@@ -138,18 +155,16 @@ def test_after_cut_histograms_equal_hand_fill(apply_dir, bdt_dir):
             h = _hist(apply_dir, f"{feat}/pass_bdt/{process}/nominal")
             edges = h.axes[0].edges
             x = passed[feat].to_numpy(np.float64)
-            w = passed["weight"].to_numpy()
+            w = passed["weight"].to_numpy() * passed["honest_bdt"].to_numpy()
             ref, _ = np.histogram(x, bins=edges, weights=w)
             np.testing.assert_allclose(h.values(), ref, rtol=1e-9, atol=1e-9)
             assert h.values(flow=True).sum() == pytest.approx(w.sum(), rel=1e-9, abs=1e-9)
-            # and not the histogram before the cut
-            if len(passed) < len(table):
-                before = sum(
-                    _hist(apply_dir, f"{feat}/{r}/{process}/nominal").values(flow=True).sum()
-                    for r in REGIONS
-                )
-                assert before == pytest.approx(table["weight"].sum(), rel=1e-9, abs=1e-9)
-                assert before != pytest.approx(w.sum())
+            # the histograms of the regions (no model cut) hold every selected event, unscaled
+            before = sum(
+                _hist(apply_dir, f"{feat}/{r}/{process}/nominal").values(flow=True).sum()
+                for r in REGIONS
+            )
+            assert before == pytest.approx(table["weight"].sum(), rel=1e-9, abs=1e-9)
     assert n_passed > 50
 
 
@@ -386,12 +401,14 @@ def test_multiclass_model_applied_end_to_end(tmp_path, run_dir, generated_filese
         np.testing.assert_allclose(table[cols].to_numpy(), proba, atol=1e-6)
         friends = _friends(out, dataset)
         assert set(cols) <= set(friends.columns) and len(friends) == len(table)
-    for process, table in _process_tables(out).items():
+    (scorer,) = _scorers(model)
+    for process, table in _process_tables(out, [scorer]).items():
+        w = table["weight"] * table["honest_mc"]
         for c in cols:
             total = sum(
                 _hist(out, f"{c}/{r}/{process}/nominal").values(flow=True).sum() for r in REGIONS
             )
-            assert total == pytest.approx(table["weight"].sum(), rel=1e-9, abs=1e-9)
+            assert total == pytest.approx(w.sum(), rel=1e-9, abs=1e-9)
 
 
 def _plain_xgboost_model(run_dir, tmp_path):
