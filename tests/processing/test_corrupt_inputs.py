@@ -147,3 +147,26 @@ def test_check_physical_names_branch_value_and_entries(tmp_path):
         check_finite({"met": np.array([1.0, 3.4e38], np.float32)}, what="column")
     with pytest.raises(BadValueError, match="weight 'w' holds -inf"):
         check_finite({"w": [np.array([1.0]), np.array([-np.inf])]}, what="weight")
+
+
+def test_corrupt_chunk_on_futures_is_one_line_and_skippable(toy, half_readable):
+    """The futures executor printed 109 lines of traceback; now the same one line, or a skip."""
+    fs, _, _, bad, _ = half_readable
+    with pytest.raises(InputFileError) as err:
+        run_processor(
+            toy.ToyProcessor({"lumi": LUMI}),
+            fs,
+            executor="futures",
+            chunksize=BASKET,
+            progress=False,
+        )
+    assert "\n" not in str(err.value) and f"{bad} (dataset 'tt')" in str(err.value)
+    r = run_processor(
+        toy.ToyProcessor({"lumi": LUMI}),
+        fs,
+        executor="futures",
+        chunksize=BASKET,
+        skip_bad_files=True,
+        progress=False,
+    )
+    assert r.output["tt"]["cutflow"]["all"]["weighted"] == pytest.approx(XSEC * LUMI, rel=1e-9)
