@@ -155,3 +155,25 @@ def test_auc_scorer_in_grid_search_with_negative_weights(data):
         gt = (ss[:, None] > sb[None, :]) + 0.5 * (ss[:, None] == sb[None, :])
         ref.append(ws_ @ gt @ wb / (ws_.sum() * wb.sum()))
     assert scores[0] == pytest.approx(np.mean(ref), rel=1e-9)
+
+
+@pytest.mark.slow
+def test_autoencoder_importance_baseline_above_half():
+    """Issue 10: the autoencoder's permutation importance had a baseline AUC of 0.002 (inverted
+    score). With signal_score it is the anomaly score: AUC well above 0.5, and the feature in
+    which the signal is anomalous ranks first."""
+    from hepml_coffea.estimators import AutoencoderAnomalyDetector
+
+    rng = np.random.default_rng(8)
+    cov = [[1.0, 0.9, 0.0], [0.9, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    bkg = rng.multivariate_normal([0, 0, 0], cov, 4000)
+    sig = rng.multivariate_normal([0, 0, 0], cov, 800)
+    sig[:, 1] = -sig[:, 0] + rng.normal(0, 0.3, 800)  # breaks the x0-x1 correlation
+    ae = AutoencoderAnomalyDetector(hidden_layer_sizes=(8, 1), epochs=30, random_state=0)
+    ae.fit(bkg)
+    X = np.vstack([bkg, sig])
+    y = np.r_[np.zeros(4000), np.ones(800)].astype(int)
+    imp = permutation_importance(ae, X, y, n_repeats=2, feature_names=["x0", "x1", "x2"])
+    assert imp.baseline_auc > 0.6  # the inverted score gave 1 - AUC (0.31 here)
+    assert roc_auc_score(y, ae.decision_function(X)) < 0.4  # what the old copy used
+    assert imp.feature_names[-1] == "x2"  # the uncorrelated, unchanged feature matters least
