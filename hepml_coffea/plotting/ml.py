@@ -72,6 +72,17 @@ def roc_curves(
     return ax
 
 
+def _folded_note(values: list[NDArray], edges: NDArray) -> str | None:
+    """Legend title saying how many scores lie outside the drawn range (folded into edge bins)."""
+    x = np.concatenate(values) if values else np.zeros(0)
+    below, above = int(np.sum(x < edges[0])), int(np.sum(x > edges[-1]))
+    if not below and not above:
+        return None
+    parts = [f"{n} below {edges[0]:.3g}" for n in [below] if n]
+    parts += [f"{n} above {edges[-1]:.3g}" for n in [above] if n]
+    return f"Scores {' and '.join(parts)} in the edge bins"
+
+
 def _hist(x: NDArray, w: NDArray, edges: NDArray, density: bool) -> tuple[NDArray, NDArray]:
     x = np.clip(x, edges[0], edges[-1])  # fold under/overflow into the edge bins
     vals, _ = np.histogram(x, edges, weights=w)
@@ -161,10 +172,11 @@ def overtraining(
         )
         top = max(top, np.max(test_vals), np.max(train_vals + train_err))
     ax.set_xlim(*range)
-    legend_headroom(ax, top, 4, ncol=1)
+    note = _folded_note([st, sv], edges)
+    legend_headroom(ax, top, 4 + (note is not None), ncol=1)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Normalised to unit area")
-    ax.legend(loc="upper right", fontsize="small")
+    ax.legend(loc="upper right", fontsize="small", title=note, title_fontsize="x-small")
     cms_label(ax, data=False, lumi=lumi, status=status, com=com)
     return ax
 
@@ -235,9 +247,10 @@ def score_distributions(
     ax.set_ylabel("Normalised to unit area" if density else "Events / bin")
     if log:
         ax.set_yscale("log")
-        legend_headroom(ax, top, len(parsed), ncol=1, log=True, bottom=ax.get_ylim()[0])
+        legend_headroom(ax, top, len(parsed) + 1, ncol=1, log=True, bottom=ax.get_ylim()[0])
     else:
-        legend_headroom(ax, top, len(parsed), ncol=1)
-    ax.legend(loc="upper right", fontsize="small")
+        legend_headroom(ax, top, len(parsed) + 1, ncol=1)
+    note = _folded_note([x for x, _ in parsed.values()], edges)
+    ax.legend(loc="upper right", fontsize="small", title=note, title_fontsize="x-small")
     cms_label(ax, data=False, lumi=lumi, status=status, com=com)
     return ax

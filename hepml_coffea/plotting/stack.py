@@ -100,12 +100,12 @@ def _flow_note(
     """Text saying where the under/overflow went (empty when there is none)."""
     notes = []
     if total > 0 and under > 0:
-        what = f"underflow ({under / total:.0%} of MC"
+        what = f"underflow ({100 * under / total:.2g}% of MC"
         if pad_value is not None and pad_value < edges[0]:
             what += f", incl. padding value {pad_value:g}"
         notes.append(what + ") in the first bin")
     if total > 0 and over > 0:
-        notes.append(f"overflow ({over / total:.0%} of MC) in the last bin")
+        notes.append(f"overflow ({100 * over / total:.2g}% of MC) in the last bin")
     return "\n".join(n[:1].upper() + n[1:] for n in notes)
 
 

@@ -179,11 +179,14 @@ def model_scores(model_dir: str | os.PathLike, features: str | os.PathLike) -> M
 
 
 def _score_range(m: ModelScores) -> tuple[float, float]:
-    """0-1 for probabilities; the scores' own range otherwise (e.g. reconstruction errors)."""
+    """0-1 for probabilities; otherwise (e.g. an autoencoder's reconstruction error) from the
+    lowest score to the 99.5 % quantile, so that a few outliers do not squeeze the picture: the
+    scores above are folded into the last bin, and the plots say so."""
     if hasattr(m.estimator, "predict_proba"):
         return 0.0, 1.0
     s = np.concatenate([m.train_score, m.test_score, m.data_score])
-    lo, hi = float(s.min()), float(s.max())
+    lo, hi = float(s.min()), float(np.quantile(s, 0.995))
+    hi = hi if hi > lo else float(s.max())
     return (lo, hi) if hi > lo else (lo - 0.5, lo + 0.5)
 
 

@@ -80,7 +80,7 @@ def _score_hist(edges: np.ndarray, label: str, values: np.ndarray, weights: np.n
     h = hist.Hist(
         hist.axis.Variable(edges, name="score", label=label), storage=hist.storage.Weight()
     )
-    h.fill(np.clip(values, edges[0], edges[-1] - 1e-12 * (edges[-1] - edges[0])), weight=weights)
+    h.fill(values, weight=weights)  # outside the range: flow bins, folded and stated when drawn
     return h
 
 
@@ -91,7 +91,8 @@ def score_histograms(
 
     MC holds only events the model did not train on (``m.test``: the test split with weights
     × ``m.scale``, or every event's out-of-fold score of a k-fold model); data all its events.
-    Scores outside ``score_range`` are folded into the edge bins.
+    Scores outside ``score_range`` go to the flow bins (``data_mc`` folds them into the edge
+    bins and says so).
     """
     datasets = info.get("datasets", {})
     edges = np.linspace(*score_range, bins + 1)

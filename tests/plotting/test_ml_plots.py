@@ -210,3 +210,18 @@ def test_cutflow(plot_dir):
     hp.savefig(ax, plot_dir / "cutflow.png")
     with pytest.raises(ValueError, match="same cuts"):
         hp.cutflow({"a": {"x": 1, "y": 1}, "b": {"y": 1, "x": 1}})
+
+
+def test_scores_outside_the_range_are_counted_and_stated(plot_dir):
+    """An autoencoder-like score with a long tail: drawn up to a range, the tail in the last
+    bin, and the legend says how many."""
+    rng = np.random.default_rng(2)
+    s = np.r_[rng.exponential(1.0, 990), np.full(10, 40.0)]
+    ax = hp.score_distributions({"background": s}, range=(0, 8), bins=16, density=False)
+    step = next(p for p in ax.patches if isinstance(p, StepPatch))
+    assert step.get_data().values.sum() == pytest.approx(1000)
+    assert step.get_data().values[-1] >= 10
+    assert (
+        ax.get_legend().get_title().get_text() == f"Scores {np.sum(s > 8)} above 8 in the edge bins"
+    )
+    hp.savefig(ax, plot_dir / "scores_tail.png")
