@@ -145,6 +145,13 @@ def reusable_ratio_axes() -> tuple[Axes, Axes]:
     return _REUSABLE["ratio"]
 
 
+def release_reusable_axes() -> None:
+    """Close the figure kept by :func:`reusable_ratio_axes` (a notebook would show it again)."""
+    cached = _REUSABLE.pop("ratio", None)
+    if cached is not None:
+        plt.close(cached[0].get_figure(root=True))
+
+
 def format_lumi(lumi: float, com: float | str | None = 13.0) -> str:
     """The right-hand label: ``"44.4 pb$^{-1}$ (13 TeV)"`` below 1 fb⁻¹, else ``"59.8 fb$^{-1}$ ..."``.
 

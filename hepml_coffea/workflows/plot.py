@@ -322,6 +322,7 @@ def plot_outputs(
     """
     from tqdm.auto import tqdm
 
+    from hepml_coffea.plotting.style import release_reusable_axes
     from hepml_coffea.workflows.plots import label_for_run
 
     folder = Path(folder)
@@ -349,9 +350,12 @@ def plot_outputs(
                 written.append(path)
                 bar.update()
     else:
-        for job in jobs:
-            written.append(_draw(job))
-            bar.update()
+        try:
+            for job in jobs:
+                written.append(_draw(job))
+                bar.update()
+        finally:
+            release_reusable_axes()
     bar.close()
 
     if cutflow_file.is_file():

@@ -249,3 +249,15 @@ def test_score_plots_say_whether_mc_saw_training_events():
     assert _score_notes("score_kbdt", models) == ["MC: out-of-fold scores (k-fold)"]
     assert _score_notes("score_kbdt_ttbar", models) == ["MC: out-of-fold scores (k-fold)"]
     assert _score_notes("score_bdt", models)[0].startswith("MC includes")
+
+
+def test_plot_outputs_leaves_no_figure_open(tmp_path):
+    """A notebook shows every open figure at the end of a cell: plot leaves none behind."""
+    import matplotlib.pyplot as plt
+
+    from hepml_coffea.workflows import plot_outputs
+
+    plt.close("all")
+    folder = _synthetic_output(tmp_path / "out")
+    written = plot_outputs(folder, workers=1)
+    assert written and plt.get_fignums() == []
