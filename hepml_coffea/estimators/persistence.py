@@ -26,11 +26,18 @@ The hashes protect against **accidents**: a file truncated by a full disk, overw
 another run, edited by hand, copied incompletely, or mixed from two trainings. They do **not**
 protect against a deliberate attacker, who can change a file and write its new hash into the
 card. Load models only from folders you trust.
+
+Optional signature: when the environment variable ``HEPML_COFFEA_MODEL_KEY`` holds a secret key,
+:func:`save` adds an HMAC-SHA256 of the card (which holds every file's hash) and :func:`read_card`
+refuses a card without one or with one that does not match. Someone who changes a file and
+re-hashes it then also needs the key. Without the variable, signatures are not checked.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -62,9 +69,13 @@ from hepml_coffea.estimators._card import (
     versions,
 )
 
+#: Environment variable holding an optional secret key: cards are then signed (HMAC-SHA256).
+KEY_ENV = "HEPML_COFFEA_MODEL_KEY"
+
 __all__ = [
     "CARD",
     "ESTIMATORS",
+    "KEY_ENV",
     "SaveMixin",
     "from_json",
     "load",
@@ -140,6 +151,9 @@ def write_model(
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "files": {f: sha256(folder / f) for f in files},
     }
+    key = os.environ.get(KEY_ENV)
+    if key:
+        card["hmac"] = _card_hmac(card, key)
     try:
         text = json.dumps(card, indent=2, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -147,6 +161,31 @@ def write_model(
         raise ModelError(msg) from None
     (folder / CARD).write_text(text + "\n")
     return card
+
+
+def _card_hmac(card: dict[str, Any], key: str) -> str:
+    body = {k: v for k, v in card.items() if k != "hmac"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hmac.new(key.encode(), text.encode(), hashlib.sha256).hexdigest()
+
+
+def _check_hmac(card: dict[str, Any], card_path: Path) -> None:
+    key = os.environ.get(KEY_ENV)
+    if not key:
+        return
+    given = card.get("hmac")
+    if not isinstance(given, str):
+        msg = (
+            f"{KEY_ENV} is set, but {card_path} carries no signature (saved without the key); "
+            "refusing to load it. Re-save the model with the key set, or unset the variable."
+        )
+        raise ModelError(msg)
+    if not hmac.compare_digest(given, _card_hmac(card, key)):
+        msg = (
+            f"The signature of {card_path} does not match {KEY_ENV}: the card was changed "
+            "after saving, or signed with another key. Refusing to load it."
+        )
+        raise ModelError(msg)
 
 
 def save(
@@ -258,6 +297,7 @@ def read_card(path: str | os.PathLike) -> tuple[Path, dict[str, Any]]:
         msg = f"{card_path} is not a hepml-coffea model card (format != {FORMAT!r})."
         raise ModelError(msg)
     estimator_class(card.get("estimator"))  # refuses unknown classes early
+    _check_hmac(card, card_path)
     for rel, digest in check_files_entry(card, card_path).items():
         f = member(folder, rel, card_path)
         if not f.is_file():

@@ -300,3 +300,53 @@ def test_read_card_checks_extra_files_too(models, tmp_path):
     (folder / "training.json").unlink()
     with pytest.raises(ModelError, match=r"training.json named in model_card.json is missing"):
         read_card(folder)
+
+
+# -- optional signature -----------------------------------------------------------------------
+def test_hmac_key_refuses_a_rehashed_file(models, tmp_path, monkeypatch):
+    """Without a key the hashes catch accidents only: a file changed *and re-hashed* loads.
+    With HEPML_COFFEA_MODEL_KEY set, that card's signature no longer matches."""
+    a, b = models
+    monkeypatch.setenv("HEPML_COFFEA_MODEL_KEY", "s3cret")
+    folder = a.save(tmp_path / "m")
+    assert "hmac" in _card(folder)
+    load(folder)  # signed and checked
+    # swap in another booster and re-hash it, as a deliberate edit would
+    (folder / "booster.ubj").write_bytes(bytes(b.booster_.save_raw(raw_format="ubj")))
+    card = _card(folder)
+    card["files"]["booster.ubj"] = sha256(folder / "booster.ubj")
+    card["state"]["best_iteration"] = b.best_iteration_
+    _write_card(folder, card)
+    with pytest.raises(ModelError, match=r"signature of .* does not match") as info:
+        load(folder)
+    _one_line(info)
+    monkeypatch.delenv("HEPML_COFFEA_MODEL_KEY")
+    assert load(folder).n_estimators_ == b.n_estimators_  # the limit of plain hashes
+    # another key, or a card saved without a key
+    monkeypatch.setenv("HEPML_COFFEA_MODEL_KEY", "other")
+    with pytest.raises(ModelError, match="does not match"):
+        load(folder)
+    monkeypatch.delenv("HEPML_COFFEA_MODEL_KEY")
+    unsigned = a.save(tmp_path / "u")
+    monkeypatch.setenv("HEPML_COFFEA_MODEL_KEY", "s3cret")
+    with pytest.raises(ModelError, match="carries no signature"):
+        load(unsigned)
+
+
+def test_hmac_covers_kfold_folds(data, tmp_path, monkeypatch):
+    X, y = data
+    monkeypatch.setenv("HEPML_COFFEA_MODEL_KEY", "k")
+    kf = KFoldEventClassifier(BDTClassifier(n_estimators=3), n_splits=2)
+    folder = kf.fit(X, y, event=np.arange(len(y))).save(tmp_path / "kf")
+    assert np.array_equal(load(folder).predict_proba(X), kf.predict_proba(X))
+    sub = folder / "fold_0" / "model_card.json"
+    card = json.loads(sub.read_text())
+    card["created"] = "2000-01-01"
+    sub.write_text(json.dumps(card))
+    with pytest.raises(ModelError, match=r"SHA-256 of .*fold_0/model_card\.json"):
+        load(folder)
+    outer = _card(folder)  # re-hashed in the outer card too: the outer signature breaks
+    outer["files"]["fold_0/model_card.json"] = sha256(sub)
+    _write_card(folder, outer)
+    with pytest.raises(ModelError, match=r"signature of .*kf/model_card\.json does not match"):
+        load(folder)
