@@ -200,7 +200,7 @@ def test_uploaded_model_used_when_original_path_is_gone(cluster, iterative_and_m
     _, model = iterative_and_model
     copy = tmp_path / "bdt_moved"
     shutil.copytree(model, copy)
-    scorer = ModelScorer(copy)
+    scorer = ModelScorer(copy, score_cut=0.5)  # the cut does not enter the score
     X = np.random.default_rng(0).normal(size=(50, len(scorer.feature_names))).astype(np.float32)
     ref = scorer.score(X)
     upload_models(cluster.client, [str(copy)])
