@@ -6,7 +6,9 @@ Used by :mod:`hepml_coffea.estimators.persistence`; nothing here reads a model.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import importlib
+import json
 import os
 import re
 import struct
@@ -31,6 +33,8 @@ ESTIMATORS = {
     "AutoencoderAnomalyDetector": "hepml_coffea.estimators.autoencoder",
     "KFoldEventClassifier": "hepml_coffea.estimators.kfold",
 }
+#: Environment variable holding an optional secret key: cards are then signed (HMAC-SHA256).
+KEY_ENV = "HEPML_COFFEA_MODEL_KEY"
 _VERSIONED = ("hepml-coffea", "numpy", "scikit-learn", "xgboost", "keras", "tensorflow")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 #: Names allowed for extra files (``save(..., extra_files=...)``): one plain file name.
@@ -287,3 +291,28 @@ def check_ubjson(data: bytes) -> None:
     if end != n:
         msg = f"{n - end} trailing bytes after the end at byte {end}"
         raise ValueError(msg)
+
+
+def card_hmac(card: dict[str, Any], key: str) -> str:
+    body = {k: v for k, v in card.items() if k != "hmac"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hmac.new(key.encode(), text.encode(), hashlib.sha256).hexdigest()
+
+
+def check_hmac(card: dict[str, Any], card_path: Path) -> None:
+    key = os.environ.get(KEY_ENV)
+    if not key:
+        return
+    given = card.get("hmac")
+    if not isinstance(given, str):
+        msg = (
+            f"{KEY_ENV} is set, but {card_path} carries no signature (saved without the key); "
+            "refusing to load it. Re-save the model with the key set, or unset the variable."
+        )
+        raise ModelError(msg)
+    if not hmac.compare_digest(given, card_hmac(card, key)):
+        msg = (
+            f"The signature of {card_path} does not match {KEY_ENV}: the card was changed "
+            "after saving, or signed with another key. Refusing to load it."
+        )
+        raise ModelError(msg)

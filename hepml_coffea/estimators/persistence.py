@@ -36,8 +36,6 @@ re-hashes it then also needs the key. Without the variable, signatures are not c
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
-import hmac
 import json
 import os
 import shutil
@@ -55,7 +53,10 @@ from hepml_coffea.estimators._card import (
     EXTRA_NAME,
     FORMAT,
     FORMAT_VERSION,
+    KEY_ENV,
+    card_hmac,
     check_files_entry,
+    check_hmac,
     construct,
     decode_classes,
     encode_classes,
@@ -68,9 +69,6 @@ from hepml_coffea.estimators._card import (
     to_json,
     versions,
 )
-
-#: Environment variable holding an optional secret key: cards are then signed (HMAC-SHA256).
-KEY_ENV = "HEPML_COFFEA_MODEL_KEY"
 
 __all__ = [
     "CARD",
@@ -153,7 +151,7 @@ def write_model(
     }
     key = os.environ.get(KEY_ENV)
     if key:
-        card["hmac"] = _card_hmac(card, key)
+        card["hmac"] = card_hmac(card, key)
     try:
         text = json.dumps(card, indent=2, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -161,31 +159,6 @@ def write_model(
         raise ModelError(msg) from None
     (folder / CARD).write_text(text + "\n")
     return card
-
-
-def _card_hmac(card: dict[str, Any], key: str) -> str:
-    body = {k: v for k, v in card.items() if k != "hmac"}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hmac.new(key.encode(), text.encode(), hashlib.sha256).hexdigest()
-
-
-def _check_hmac(card: dict[str, Any], card_path: Path) -> None:
-    key = os.environ.get(KEY_ENV)
-    if not key:
-        return
-    given = card.get("hmac")
-    if not isinstance(given, str):
-        msg = (
-            f"{KEY_ENV} is set, but {card_path} carries no signature (saved without the key); "
-            "refusing to load it. Re-save the model with the key set, or unset the variable."
-        )
-        raise ModelError(msg)
-    if not hmac.compare_digest(given, _card_hmac(card, key)):
-        msg = (
-            f"The signature of {card_path} does not match {KEY_ENV}: the card was changed "
-            "after saving, or signed with another key. Refusing to load it."
-        )
-        raise ModelError(msg)
 
 
 def save(
@@ -297,7 +270,7 @@ def read_card(path: str | os.PathLike) -> tuple[Path, dict[str, Any]]:
         msg = f"{card_path} is not a hepml-coffea model card (format != {FORMAT!r})."
         raise ModelError(msg)
     estimator_class(card.get("estimator"))  # refuses unknown classes early
-    _check_hmac(card, card_path)
+    check_hmac(card, card_path)
     for rel, digest in check_files_entry(card, card_path).items():
         f = member(folder, rel, card_path)
         if not f.is_file():
