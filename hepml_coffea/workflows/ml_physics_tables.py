@@ -12,7 +12,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from hepml_coffea.errors import InputFileError
+from hepml_coffea.errors import ConfigError, InputFileError
 from hepml_coffea.features.object_features import ObjectFeatureSpec, object_table
 from hepml_coffea.features.permutations import (
     PERMUTATION_FEATURES,
@@ -63,7 +63,11 @@ def selected(proc: Any, events: Any, objects: Any) -> np.ndarray:
 
 
 def chunk_tables(
-    proc: Any, events: Any, tag_spec: ObjectFeatureSpec | None, reg_spec: ObjectFeatureSpec | None
+    proc: Any,
+    events: Any,
+    tag_spec: ObjectFeatureSpec | None,
+    reg_spec: ObjectFeatureSpec | None,
+    n_jets: int = 4,
 ) -> dict[str, dict[str, np.ndarray]]:
     """The permutation and jet rows of one chunk of simulated events (nominal jets).
 
@@ -75,6 +79,8 @@ def chunk_tables(
     events : NanoEventsArray
     tag_spec, reg_spec : ObjectFeatureSpec or None
         Inputs of the jet tagger and of the regression.
+    n_jets : int, default=4
+        Leading jets the permutations assign (``assignment.n_jets``).
 
     Returns
     -------
@@ -138,7 +144,7 @@ def chunk_tables(
     out["jets"] = jt
 
     fobj = proc.feature_objects(vobj)[mask]
-    perms, feats = event_permutations(fobj)
+    perms, feats = event_permutations(fobj, n_jets)
     pt: dict[str, np.ndarray] = {n: feats[n] for n in PERMUTATION_FEATURES}
     pt["label"] = permutation_labels(perms, roles).astype(np.int64)
     pt["event_row"] = perms.event
@@ -170,6 +176,10 @@ def collect(
     from hepml_coffea.datasets import load_fileset
     from hepml_coffea.processing.registry import processor_class
 
+    n_jets = int((config.to_dict().get("assignment") or {}).get("n_jets", 4))
+    if n_jets < 4:
+        msg = f"assignment.n_jets must be at least 4 (b_lep, b_had and two W jets); got {n_jets}."
+        raise ConfigError(msg)
     proc = processor_class(config)(config.to_dict())
     cfg = config.to_dict()
     tag = (cfg.get("object_features") or {}).get("jet_tag") or {}
@@ -191,7 +201,7 @@ def collect(
                     "step needs generator truth (regenerate with a generator that writes them)."
                 )
                 raise InputFileError(msg)
-            for k, v in chunk_tables(proc, events, tag_spec, reg_spec).items():
+            for k, v in chunk_tables(proc, events, tag_spec, reg_spec, n_jets).items():
                 v["process_ttbar"] = np.full(
                     len(v["event_row"]), meta.get("process", name) == "ttbar", dtype=bool
                 )

@@ -104,3 +104,32 @@ def _pairwise_auc(y, score, w):
         d = ss[i : i + 500, None] - sb[None, :]
         num += float(ws[i : i + 500] @ ((d > 0) + 0.5 * (d == 0)) @ wb)
     return num / (ws.sum() * wb.sum())
+
+
+def test_cli_ml_physics_user_errors(tmp_path, capsys):
+    from hepml_coffea.cli import main
+
+    rc = main(["ml-physics", "ttbar_ljets", "--fileset", str(tmp_path / "nope.json"),
+               "--out", str(tmp_path / "out")])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "nope.json" in err and len(err.splitlines()) == 1
+    rc = main(["ml-physics", "ttbar_ljets", "--fileset", str(tmp_path / "nope.json"),
+               "--out", str(tmp_path / "out"), "--set", "assignment.n_jets=3"])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "assignment.n_jets must be at least 4" in err
+
+
+@pytest.mark.slow
+def test_cli_ml_physics_on_generated_sample(tmp_path, capsys):
+    """~20 s: the command prints the figures and writes the model folders."""
+    from hepml_coffea.cli import main
+    from hepml_coffea.datasets import generate
+
+    generate(tmp_path / "gen", n_events=4000, compression="zstd", progress=False)
+    rc = main(["ml-physics", "ttbar_ljets", "--fileset", str(tmp_path / "gen" / "fileset.json"),
+               "--out", str(tmp_path / "out"), "--max-events", "3000"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert rc == 0
+    report = json.loads((tmp_path / "out" / "ml_physics.json").read_text())
+    bdt = report["assignment"]["bdt"]["matchable"]
+    assert f"BDT {bdt:.1%}" in out and "AUC" in out and "GeV" in out
