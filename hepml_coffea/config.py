@@ -81,11 +81,13 @@ class ConfigDict(dict):
     ``KeyError`` in the middle of a run. Picklable (it travels to Dask workers).
     """
 
-    def __init__(self, data: Mapping[str, Any] = (), *, source: str = "", prefix: str = "") -> None:
+    def __init__(
+        self, data: Mapping[str, Any] | None = None, *, source: str = "", prefix: str = ""
+    ) -> None:
         super().__init__()
         self.source = source
         self.prefix = prefix
-        for k, v in dict(data).items():
+        for k, v in dict(data or {}).items():
             self[k] = (
                 ConfigDict(v, source=source, prefix=f"{prefix}{k}.")
                 if isinstance(v, Mapping)

@@ -119,7 +119,8 @@ def _shape_eigenvalues(o: EventObjects) -> np.ndarray:
             for c in ("px", "py", "pz")
         ]
         event = np.concatenate([jets.event, has_lep])
-        return symmetric_eigenvalues(momentum_tensor(*comps, event, jets.n_events))
+        px, py, pz = comps
+        return symmetric_eigenvalues(momentum_tensor(px, py, pz, event, jets.n_events))
 
     return o.memo("shape_eigenvalues", compute)
 
