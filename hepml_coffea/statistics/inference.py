@@ -143,39 +143,63 @@ def _q0(model: pyhf.pdf.Model, data: NDArray) -> float:
     return float(np.clip(q0, 0.0, None))
 
 
-def _optimised(call: Callable[[], T]) -> T:
-    """``call()`` with Minuit, again with scipy's SLSQP if it fails (Minuit cannot do a fit with
-    every parameter fixed). Minuit is several times faster than SLSQP on models with tens of
-    parameters."""
-    use_minuit()
+_MINUIT_CALLS = 10_000  # per fit, in the test statistics; then SLSQP takes over
+
+
+def _optimised(call: Callable[[], T], *, quick: bool = False) -> T:
+    """``call()`` with Minuit, then SLSQP (and with ``quick``: Minuit at most ``_MINUIT_CALLS``
+    per fit first, Minuit without limit last), until one succeeds.
+
+    A fit driven to the parameter bounds (mu fixed far above background-only Asimov data) can
+    take Minuit 10^5 calls and fail where SLSQP succeeds in seconds; SLSQP copes with every
+    parameter fixed, which Minuit cannot; some fits only Minuit's full budget solves.
+    """
+    optimizers: list[Any] = [pyhf.optimize.minuit_optimizer(verbose=0), "scipy"]
+    if quick:
+        optimizers.insert(0, pyhf.optimize.minuit_optimizer(verbose=0, maxiter=_MINUIT_CALLS))
     pyhf_log = logging.getLogger("pyhf.optimize.mixins")  # logs a failed fit with its traceback
     level = pyhf_log.level
     pyhf_log.setLevel(logging.CRITICAL)
     try:
-        try:
-            return call()
-        except (pyhf.exceptions.FailedMinimization, AttributeError):  # AttributeError: nothing free
-            pyhf.set_backend("numpy", "scipy")
-            return call()
+        for n, optimizer in enumerate(optimizers):
+            pyhf.set_backend("numpy", optimizer)
+            try:
+                return call()
+            except (pyhf.exceptions.FailedMinimization, AttributeError):  # Attr.: nothing free
+                if n == len(optimizers) - 1:
+                    raise
+        raise AssertionError  # pragma: no cover
     finally:
         pyhf_log.setLevel(level)
+        use_minuit()
 
 
-def significance(model: pyhf.pdf.Model, data: Sequence[float] | NDArray) -> tuple[float, float]:
-    """Observed and expected discovery significance ``(Z_obs, Z_exp)`` of ``mu > 0``."""
+def significance(
+    model: pyhf.pdf.Model, data: Sequence[float] | NDArray
+) -> tuple[float, float | None]:
+    """Observed and expected discovery significance ``(Z_obs, Z_exp)`` of ``mu > 0``.
+
+    ``Z_exp`` is None when the background-only fit to the mu = 1 Asimov data fails (a large
+    expected signal drives the nuisance parameters to their bounds): the expected
+    significance is then far beyond any observed one. A failed fit to the data raises
+    :class:`pyhf.exceptions.FailedMinimization`.
+    """
     data = np.asarray(data, dtype=np.float64)
     init, bounds = model.config.suggested_init(), model.config.suggested_bounds()
     fixed = model.config.suggested_fixed()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        z_obs = np.sqrt(_optimised(lambda: _q0(model, data)))
-        asimov = _optimised(
-            lambda: pyhf.infer.calculators.generate_asimov_data(
-                1.0, data, model, init, bounds, fixed
+        z_obs = float(np.sqrt(_optimised(lambda: _q0(model, data))))
+        try:
+            asimov = _optimised(
+                lambda: pyhf.infer.calculators.generate_asimov_data(
+                    1.0, data, model, init, bounds, fixed
+                )
             )
-        )
-        z_exp = np.sqrt(_optimised(lambda: _q0(model, np.asarray(asimov))))
-    return float(z_obs), float(z_exp)
+            z_exp: float | None = float(np.sqrt(_optimised(lambda: _q0(model, np.asarray(asimov)))))
+        except pyhf.exceptions.FailedMinimization:
+            z_exp = None
+    return z_obs, z_exp
 
 
 def p_value(z: float) -> float:
@@ -264,7 +288,8 @@ def upper_limit(
                 obs, exp = _optimised(
                     lambda: pyhf.infer.hypotest(
                         mu, data, model, test_stat="qtilde", return_expected_set=True
-                    )
+                    ),
+                    quick=True,
                 )
             values = np.array([float(obs), *(float(e) for e in exp)])
             cache[mu] = stats.norm.isf(np.clip(values, 1e-300, 1.0))

@@ -233,6 +233,11 @@ def run_fit(
     z_exp: float | None = None
     try:
         z_obs, z_exp = inference.significance(model, data)
+        if z_exp is None:
+            problems.append(
+                "expected significance: the background-only fit to the mu = 1 Asimov data "
+                "failed (nuisance parameters at their bounds: the expected significance is huge)"
+            )
     except pyhf.exceptions.FailedMinimization as exc:
         problems.append(
             f"significance: the background-only fit failed ({exc}); bins with data but only "
