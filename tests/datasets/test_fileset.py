@@ -9,8 +9,8 @@ import pytest
 import uproot
 
 from hepml_coffea.cli import main
-from hepml_coffea.filesets import load_fileset, sum_genweights
 from hepml_coffea.errors import FilesetError, MissingBranchError
+from hepml_coffea.filesets import load_fileset, sum_genweights
 
 META = {"is_data": False, "xsec": 1.0, "process": "dy", "label": 0}
 
@@ -118,12 +118,15 @@ def test_coffea_forms_defaults_and_extra_metadata(tmp_path):
         "root://eospublic.cern.ch//eos/opendata/x.root": "Events",  # URLs unchanged
     }
     assert fs["DYJets"]["metadata"] == {"is_data": False, "process": "DYJets", "label": 0}
-    assert fs["SingleMuon"]["files"] == {str(tmp_path / "b.root"): "Events", "https://example.org/c.root": "T"}
+    assert fs["SingleMuon"]["files"] == {
+        str(tmp_path / "b.root"): "Events",
+        "https://example.org/c.root": "T",
+    }
     meta = fs["SingleMuon"]["metadata"]
     assert meta["label"] == -1 and meta["process"] == "SingleMuon"
     assert meta["era"] == "2016G" and meta["golden"] == {"runs": [1]}  # unknown keys kept
     assert fs["TT"]["metadata"]["label"] == "ttbar"
-    with pytest.raises(FilesetError, match="'DYJets'.*needs metadata 'xsec'"):
+    with pytest.raises(FilesetError, match=r"'DYJets'.*needs metadata 'xsec'"):
         load_fileset(_write(tmp_path, spec), require_xsec=True)
 
 
