@@ -1,4 +1,4 @@
-"""One command for the performance figures P1–P7 of issue #6, each measured in a fresh subprocess.
+"""One command for the performance figures P1–P14, each measured in a fresh subprocess.
 
     python bench/run_all.py                      # the issue's sizes (10⁶ events; P6 10⁶ vs 10⁷)
     python bench/run_all.py --quick              # small sizes: the whole suite in a few minutes
@@ -43,7 +43,7 @@ class Figure:
     key: str
     op: str  # "<=" or ">="
     goal: float
-    kind: str = "ratio"  # "ratio" (2 decimals) or "rate" (events/s/core)
+    kind: str = "ratio"  # "ratio" (2 decimals), "rate" (events/s/core) or "seconds"
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,75 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         figures=(Figure("P7", "generator events/s/core (ZSTD), 4 × {n:,} MC events",
                         "ev_per_s_core", ">=", 20_000, kind="rate"),),
     ),
+    Benchmark(
+        "P8", "regions x all variations vs nominal", "bench_systematics", "bench_systematics",
+        full={"n_events": 200_000},
+        quick={"n_events": 30_000},
+        scaled=("n_events",),
+        figures=(
+            Figure("P8", "`ttbar_ljets` with 4 shape + 14 weight variations and BDT inference ÷ "
+                   "nominal only, {n_events:,} events, time", "time_ratio", "<=", 2.0),
+            Figure("P8", "the same, peak RSS", "rss_ratio", "<=", 1.5),
+        ),
+    ),
+    Benchmark(
+        "P9", "pyhf fit of a generated ttbar_ljets run", "bench_fit", "bench_fit",
+        full={"n_events": 100_000},
+        quick={"n_events": 20_000},
+        scaled=("n_events",),
+        figures=(Figure("P9", "fit of the workspace (build + ML fit + significance), "
+                        "{n_events:,} events/process, 2 regions, all systematics",
+                        "fit_and_significance_s", "<=", 10.0, kind="seconds"),),
+    ),
+    Benchmark(
+        "P10", "root://localhost vs local files", "bench_remote", "bench_remote",
+        full={"n_events": 1_000_000, "chunksize": 100_000, "repeats": 2},
+        quick={"n_events": 100_000, "chunksize": 50_000, "repeats": 2},
+        scaled=("n_events",),
+        figures=(Figure("P10", "`run` over a real XRootD server on localhost ÷ the same local "
+                        "files, {n_events:,} events", "ratio", "<=", 1.3),),
+    ),
+    Benchmark(
+        "P11", "plot seconds per PNG", "bench_plot", "bench_plot",
+        full={"n_observables": 49},
+        quick={"n_observables": 12},
+        scaled=(),
+        figures=(Figure("P11", "`plot`, wall time per PNG ({n_observables} observables × "
+                        "regions, data/MC with ratio)", "s_per_png", "<=", 0.25,
+                        kind="seconds"),),
+    ),
+    Benchmark(
+        "P12", "per-object ML in the processor", "bench_ml_physics", "bench_ml_physics",
+        full={"n_events": 200_000, "chunksize": 100_000, "repeats": 2},
+        quick={"n_events": 40_000, "chunksize": 20_000, "repeats": 1},
+        scaled=("n_events",),
+        figures=(
+            Figure("P12", "`run` with the jet–parton assignment BDT ÷ without, {n_events:,} "
+                   "events", "assignment", "<=", 1.5),
+            Figure("P12", "`run` scoring every jet with the b-tagger ÷ no scoring",
+                   "per_object", "<=", 1.2),
+        ),
+    ),
+    Benchmark(
+        "P13", "multi-class vs binary apply", "bench_apply", "bench_multiclass",
+        full={"n_events": 200_000, "chunksize": 100_000, "repeats": 2},
+        quick={"n_events": 40_000, "chunksize": 20_000, "repeats": 1},
+        scaled=("n_events",),
+        figures=(Figure("P13", "`apply` with a 3-class BDT ÷ with a binary BDT, "
+                        "{n_events:,} events (CPU time)", "multiclass", "<=", 1.1),),
+    ),
+    Benchmark(
+        "P14", "the demo at its default size", "bench_demo", "bench_demo",
+        full={"n_events": 100_000},
+        quick={"n_events": 20_000},
+        scaled=("n_events",),
+        figures=(
+            Figure("P14", "`demo` without generating, {n_events:,} events/process, 2 cores",
+                   "demo_s", "<=", 90.0, kind="seconds"),
+            Figure("P14", "its `evaluate` step (BDT + DNN)", "evaluate_s", "<=", 15.0,
+                   kind="seconds"),
+        ),
+    ),
 )  # fmt: skip
 IDS = tuple(b.id for b in BENCHMARKS)
 
@@ -156,10 +225,11 @@ def benchmark_kwargs(bench: Benchmark, quick: bool = False, scale: float = 1.0) 
     kw = dict(bench.quick if quick else bench.full)
     for key in bench.scaled:
         kw[key] = max(1000, round(kw[key] * scale))
-    n = min(kw[key] for key in bench.scaled)
-    for key in CHUNK_KEYS:
-        if key in kw:
-            kw[key] = min(kw[key], n)
+    if bench.scaled:
+        n = min(kw[key] for key in bench.scaled)
+        for key in CHUNK_KEYS:
+            if key in kw:
+                kw[key] = min(kw[key], n)
     return kw
 
 
@@ -177,6 +247,8 @@ def format_value(value: float, kind: str = "ratio") -> str:
     """``1.234`` → ``"1.23"``; a rate ``30123`` → ``"30.1k ev/s/core"``."""
     if kind == "rate":
         return f"{value / 1000:.1f}k ev/s/core" if value >= 1000 else f"{value:.0f} ev/s/core"
+    if kind == "seconds":
+        return f"{value:.2f} s" if value < 10 else f"{value:.1f} s"
     return f"{value:.2f}"
 
 
@@ -185,6 +257,8 @@ def format_goal(fig: Figure) -> str:
     sign = {"<=": "≤", ">=": "≥"}[fig.op]
     if fig.kind == "rate":
         return f"{sign} {fig.goal / 1000:g}k ev/s/core"
+    if fig.kind == "seconds":
+        return f"{sign} {fig.goal:g} s"
     return f"{sign} {fig.goal:g}"
 
 
@@ -196,7 +270,7 @@ def _what(fig: Figure, kwargs: dict[str, Any]) -> str:
 
 
 def table_rows(outcomes: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
-    """One row per figure of the benchmarks in ``outcomes``, in P1..P7 order.
+    """One row per figure of the benchmarks in ``outcomes``, in suite order.
 
     ``outcomes[id]`` is ``{"kwargs": ..., "result": {...}}`` or ``{"kwargs": ..., "error": str}``.
     A row is ``{"id", "what", "measured", "goal", "met"}``; met is "yes", "no" or "—" (error,

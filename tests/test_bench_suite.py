@@ -31,8 +31,25 @@ ISSUE_GOALS = {
     ("P5", "dask1_vs_iterative"): ("<=", 1.1),
     ("P6", "ratio"): ("<=", 1.2),
     ("P7", "ev_per_s_core"): (">=", 20_000),
+    # issue "Systematics and a statistical result"
+    ("P8", "time_ratio"): ("<=", 2.0),
+    ("P8", "rss_ratio"): ("<=", 1.5),
+    ("P9", "fit_and_significance_s"): ("<=", 10.0),
+    # issue "Your own analysis on real inputs"
+    ("P10", "ratio"): ("<=", 1.3),
+    # issue "Results you can trust"
+    ("P11", "s_per_png"): ("<=", 0.25),
+    # issue "Machine learning beyond one binary event score"
+    ("P12", "assignment"): ("<=", 1.5),
+    ("P12", "per_object"): ("<=", 1.2),
+    ("P13", "multiclass"): ("<=", 1.1),
+    # issue "Results you can trust": the first impression
+    ("P14", "demo_s"): ("<=", 90.0),
+    ("P14", "evaluate_s"): ("<=", 15.0),
 }
-ORDER = ["P1", "P2", "P3", "P4", "P4", "P5", "P5", "P6", "P7"]
+ORDER = ["P1", "P2", "P3", "P4", "P4", "P5", "P5", "P6", "P7", "P8", "P8", "P9", "P10", "P11",
+         "P12", "P12", "P13", "P14", "P14"]  # fmt: skip
+ALL_IDS = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11", "P12", "P13", "P14"]
 
 
 @pytest.fixture(scope="module")
@@ -87,10 +104,10 @@ def test_rows_pass_and_miss_in_goal_direction(ra):
 def test_table_one_row_per_figure_in_order(ra):
     values = {k: g * (0.9 if op == "<=" else 1.1) for k, (op, g) in ISSUE_GOALS.items()}
     res = _results(dict(reversed(list(values.items()))))  # insertion order must not matter
-    assert list(res) == ["P7", "P6", "P5", "P4", "P3", "P2", "P1"]
+    assert list(res) == list(reversed(ALL_IDS))
     rows = ra.table_rows(res)
     assert [r["id"] for r in rows] == ORDER
-    assert [r["met"] for r in rows] == ["yes"] * 9
+    assert [r["met"] for r in rows] == ["yes"] * len(ORDER)
     lines = ra.markdown_table(rows).splitlines()
     assert lines[0] == "| id | what | measured | goal | met |"
     assert lines[1] == "|---|---|---|---|---|"
@@ -132,13 +149,16 @@ def test_formatting(ra):
     assert ra.format_goal(fig) == "≤ 0.33"
     assert ra.format_duration(42.2) == "42 s"
     assert ra.format_duration(754) == "12.6 min"
+    assert ra.format_value(0.1234, "seconds") == "0.12 s"
+    assert ra.format_value(95.04, "seconds") == "95.0 s"
+    assert ra.format_goal(ra.Figure("P14", "x", "k", "<=", 90.0, kind="seconds")) == "≤ 90 s"
 
 
 def test_parse_only(ra):
-    assert ra.parse_only(None) == ["P1", "P2", "P3", "P4", "P5", "P6", "P7"]
+    assert ra.parse_only(None) == ALL_IDS
     assert ra.parse_only("p7, P3") == ["P3", "P7"]
-    with pytest.raises(ValueError, match=r"--only got 'P3,P9'; allowed ids are P1, P2"):
-        ra.parse_only("P3,P9")
+    with pytest.raises(ValueError, match=r"--only got 'P3,P99'; allowed ids are P1, P2"):
+        ra.parse_only("P3,P99")
     with pytest.raises(ValueError, match="allowed ids"):
         ra.parse_only(",")
 
@@ -206,7 +226,7 @@ def fake_dir(tmp_path):
 
 
 def _bench(ra, function):
-    return ra.Benchmark("P9", "fake", "fake_bench", function, {}, {}, ())
+    return ra.Benchmark("P99", "fake", "fake_bench", function, {}, {}, ())
 
 
 def _alive(pid: int) -> bool:
@@ -265,7 +285,7 @@ def test_main_error_row_exit_code_and_json(ra, monkeypatch, tmp_path, capsys):
 
 def test_main_rejects_unknown_ids(ra, capsys):
     with pytest.raises(SystemExit) as exc:
-        ra.main(["--only", "P8"])
+        ra.main(["--only", "P99"])
     assert exc.value.code == 2
     assert "allowed ids are P1" in capsys.readouterr().err
 
