@@ -156,7 +156,11 @@ def _optimised(call: Callable[[], T], *, quick: bool = False) -> T:
     """
     optimizers: list[Any] = [pyhf.optimize.minuit_optimizer(verbose=0), "scipy"]
     if quick:
-        optimizers.insert(0, pyhf.optimize.minuit_optimizer(verbose=0, maxiter=_MINUIT_CALLS))
+        optimizers = [
+            pyhf.optimize.minuit_optimizer(verbose=0, maxiter=_MINUIT_CALLS),
+            "scipy",
+            pyhf.optimize.minuit_optimizer(verbose=0),
+        ]
     pyhf_log = logging.getLogger("pyhf.optimize.mixins")  # logs a failed fit with its traceback
     level = pyhf_log.level
     pyhf_log.setLevel(logging.CRITICAL)
