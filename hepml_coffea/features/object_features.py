@@ -22,9 +22,8 @@ import awkward as ak
 import numpy as np
 
 from hepml_coffea.errors import ConfigError
+from hepml_coffea.processing.ids import ID_COLUMNS
 from hepml_coffea.selection.branches import get_branch
-
-ID_COLUMNS = ("run", "luminosityBlock", "event")
 
 
 @dataclass(frozen=True)

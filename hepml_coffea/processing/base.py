@@ -64,6 +64,7 @@ from hepml_coffea.errors import ConfigError
 from hepml_coffea.features.objects import EventObjects
 from hepml_coffea.features.spec import FeatureSpec
 from hepml_coffea.processing.filling import book, fill, honest_factors
+from hepml_coffea.processing.ids import ID_COLUMNS
 from hepml_coffea.processing.validation import check_physical
 from hepml_coffea.selection.branches import get_branch
 from hepml_coffea.selection.cutflow import cutflow
@@ -82,7 +83,6 @@ from hepml_coffea.systematics.config import NOMINAL, ShapeVariation, Systematics
 from hepml_coffea.systematics.shapes import JetShapes
 from hepml_coffea.systematics.weights import build_weights
 
-ID_COLUMNS = ("run", "luminosityBlock", "event")
 BASE_CUTS = ("trigger", "lumi_mask")
 """Cuts the base class adds to the selection when a processor's ``cut_names`` lists them."""
 SCORE_AXIS = (50, 0.0, 1.0)
