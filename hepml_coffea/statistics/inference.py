@@ -143,7 +143,7 @@ def _q0(model: pyhf.pdf.Model, data: NDArray) -> float:
     return float(np.clip(q0, 0.0, None))
 
 
-_MINUIT_CALLS = 10_000  # per fit, in the test statistics; then SLSQP takes over
+_MINUIT_CALLS = 4_000  # per fit, in the test statistics; then SLSQP takes over
 
 
 def _optimised(call: Callable[[], T], *, quick: bool = False) -> T:
