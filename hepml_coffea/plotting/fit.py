@@ -280,6 +280,11 @@ def impact_ranking(
     pax.set_ylim(-0.8, n - 0.2 + 1.6)
     pax.legend(fontsize="x-small", loc="upper left")
     cms_label(pax, data=data, status=status, com=None)  # the luminosity goes over the right panel
-    right = f"{lumi:.3g} fb$^{{-1}}$ (13 TeV)" if lumi is not None else "(13 TeV)"
+    if lumi is None:
+        right = "(13 TeV)"
+    elif lumi >= 1:
+        right = f"{lumi:.3g} fb$^{{-1}}$ (13 TeV)"
+    else:  # as mplhep's label does for small luminosities
+        right = f"{lumi * 1000:.3g} pb$^{{-1}}$ (13 TeV)"
     iax.text(1.0, 1.01, right, transform=iax.transAxes, ha="right", va="bottom", fontsize="large")
     return pax, iax
