@@ -28,6 +28,7 @@ only warns; it still counts for the dataset's Σ genWeight through its ``Runs`` 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -205,8 +206,24 @@ def inspect_files(
     ]
     if not jobs:
         return [], []
+    _import_remote_backends(path for _, path, _ in jobs)
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(jobs)))) as pool:
         results = list(pool.map(lambda job: _inspect_one(job[0], job[1], job[2], timeout), jobs))
     good = [r for r in results if isinstance(r, FileInfo)]
     bad = [r for r in results if isinstance(r, BadFile)]
     return good, bad
+
+
+def _import_remote_backends(paths: Iterable[str]) -> None:
+    """Import the fsspec filesystems of the remote schemes once, in this thread.
+
+    Two threads importing fsspec-xrootd (and the XRootD client bindings) at the same time
+    crashed the interpreter (segmentation fault); after one import, concurrent opens are safe.
+    """
+    import fsspec
+
+    for scheme in sorted({p.split("://", 1)[0] for p in paths if "://" in p}):
+        try:
+            fsspec.get_filesystem_class(scheme)
+        except (ImportError, ValueError):
+            pass  # uproot reports the unknown or uninstalled scheme per file, naming it
