@@ -226,6 +226,19 @@ class AnalysisProcessor(processor.ProcessorABC):
                 out[f"score_{scorer.name}"] = s
         return out
 
+    def _score_ranges(self) -> dict[str, tuple[float, float]]:
+        """Histogram range per score column: a scorer's ``score_range`` (an anomaly score is not
+        a probability), else (0, 1)."""
+        out: dict[str, tuple[float, float]] = {}
+        for scorer in self.models:
+            rng = getattr(scorer, "score_range", None)
+            if rng is None:
+                continue
+            cols = getattr(scorer, "columns", None) or [f"score_{scorer.name}"]
+            for col in cols:
+                out[col] = (float(rng[0]), float(rng[1]))
+        return out
+
     # -- the pipeline ----------------------------------------------------------------------------------
     @property
     def region_names(self) -> list[str]:
@@ -339,9 +352,13 @@ class AnalysisProcessor(processor.ProcessorABC):
                 axes[feat.name] = feat.axis()
             event = ak.to_numpy(get_branch(events, "event"))[mask].astype(np.uint64)
             scores = self.score(x, sel_obj, event=event) if self.models else {}
+            ranges = self._score_ranges()
             for name, s in scores.items():
                 values[name] = s
-                axes[name] = hist.axis.Regular(*SCORE_AXIS, name=name, label=f"{name} score")
+                low, high = ranges.get(name, SCORE_AXIS[1:])
+                axes[name] = hist.axis.Regular(
+                    SCORE_AXIS[0], low, high, name=name, label=f"{name} score"
+                )
             if out is not None:
                 out["table"] = self._table(events, mask, x, scores, meta, w)
         for name, obs in self.observables(events, objects, mask).items():

@@ -170,6 +170,12 @@ class ModelScorer:
             raise ModelError(msg)
         self.signal_index = int(signal_index)
         self.score_cut = float(score_cut)
+        rng = (training or {}).get("score_range")
+        #: histogram range of the score: (0, 1) for probabilities; an anomaly detector's from
+        #: its training.json (the scores of the test events, see ``train``)
+        self.score_range: tuple[float, float] = (
+            (float(rng[0]), float(rng[1])) if rng is not None else (0.0, 1.0)
+        )
         split = (training or {}).get("split") or {}
         self.trained_on: list[str] = list((training or {}).get("datasets") or [])
         self.test_fraction: float | None = (

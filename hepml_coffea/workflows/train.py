@@ -110,6 +110,17 @@ def read_training_info(model_dir: str | os.PathLike) -> dict[str, Any] | None:
     return json.loads(load_extra(folder, TRAINING_INFO))
 
 
+def score_range(score: np.ndarray, quantile: float = 0.995) -> list[float]:
+    """Histogram range of an unbounded score (an anomaly score): from its minimum to its
+    ``quantile`` on the test events, so that the bulk is binned and only the tail overflows."""
+    finite = np.asarray(score, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return [0.0, 1.0]
+    low, high = float(finite.min()), float(np.quantile(finite, quantile))
+    return [low, high if high > low else low + 1.0]
+
+
 def check_model_out(out: Path) -> None:
     """Refuse an ``--out`` that is a file, before anything is trained."""
     if out.exists() and not out.is_dir():
@@ -316,6 +327,8 @@ def train_model(
         },
         "overrides": list(overrides),
     }
+    if model == "autoencoder":
+        info["score_range"] = score_range(score)
     if multiclass:
         info["classes"] = class_names
         info["signal_class"] = class_names[0]

@@ -193,3 +193,27 @@ def test_honest_weights_apply_to_score_hists_and_pass_region_only(real_sample):
     # the multi-class pass region cuts on its signal column (1 - ht/1000 >= 0.1: every event)
     wj = table["score_dnn_wjets"] >= 0.1
     assert wj.all() and total("ht", "pass_dnn") == pytest.approx((w * honest).sum(), rel=1e-9)
+
+
+def test_score_histogram_range_follows_the_scorer(real_sample):
+    """An anomaly score is not a probability: its histogram spans the scorer's score_range, so
+    the bulk of the events is not in an overflow bin that is never drawn."""
+    spec = make().feature_spec
+    wide = FakeScorer("ae", spec)
+    wide.score_range = (0.0, 7.5)
+    plain = FakeScorer("bdt", spec)
+    out = make(models=[wide, plain]).process(events_of(real_sample("ttbar_2015")))
+    edges = out["hists"]["score_ae"].axes["score_ae"].edges
+    assert (edges[0], edges[-1], len(edges) - 1) == (0.0, 7.5, 50)
+    assert tuple(out["hists"]["score_bdt"].axes["score_bdt"].edges[[0, -1]]) == (0.0, 1.0)
+
+
+def test_score_range_of_an_unbounded_score():
+    from hepml_coffea.workflows.train import score_range
+
+    rng = np.random.default_rng(3)
+    score = rng.exponential(2.0, 10_000)
+    low, high = score_range(score)
+    assert low == score.min() and high == pytest.approx(np.quantile(score, 0.995))
+    assert np.mean(score > high) == pytest.approx(0.005, abs=1e-3)
+    assert score_range(np.array([np.nan, np.inf])) == [0.0, 1.0]
