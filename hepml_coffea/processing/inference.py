@@ -297,6 +297,15 @@ class ModelScorer:
         )
         return np.where(test, 1.0 / self.test_fraction, 0.0)
 
+    @property
+    def honesty(self) -> str:
+        """Which MC events fill this model's score histograms (see :meth:`honest_weight`)."""
+        if self.folds:
+            return "k-fold: each event scored by the fold that did not train on it"
+        if self.test_fraction is not None and self.trained_on:
+            return f"test split only (weights x {1 / self.test_fraction:.3g})"
+        return "all events (no training record: may include the training events)"
+
     def score_columns(
         self, X: np.ndarray, event: np.ndarray | None = None
     ) -> dict[str, np.ndarray]:

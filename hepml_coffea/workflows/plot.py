@@ -176,6 +176,8 @@ def _score_notes(observable: str, models: Mapping[str, Any]) -> list[str]:
         meta = models.get(model)
     if meta is not None and meta.get("kfold"):
         return ["MC: out-of-fold scores (k-fold)"]
+    if meta is not None and str(meta.get("honest", "")).startswith("test split"):
+        return [f"MC: {meta['honest']}", f"(events {model} did not train on)"]
     return [
         f"MC includes the events {model} trained on (biased);",
         f"unbiased MC: evaluate's data_mc_score_{model}.png",

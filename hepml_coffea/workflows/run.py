@@ -161,6 +161,19 @@ def run_analysis(
             "outputs": {**outputs, "cutflow": "cutflow.json", "features": features},
             "versions": _versions(),
         }
+        if scorers:
+            run_info["score_cuts"] = {s.name: s.score_cut for s in scorers}
+            run_info["models"] = {
+                s.name: {
+                    "model_dir": s.model_dir,
+                    "score_cut": s.score_cut,
+                    "signal_column": s.signal_column,
+                    "score_range": list(s.score_range),
+                    "kfold": bool(s.folds),
+                    "honest": s.honesty,
+                }
+                for s in scorers
+            }
         if finalize is not None:
             finalize(tmp)
         write_json(tmp / "run.json", run_info)

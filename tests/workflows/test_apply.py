@@ -467,3 +467,23 @@ def test_bdt_scorer_imports_neither_tensorflow_nor_coffea_ml_tools(bdt_dir, run_
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     n = len(pd.read_parquet(run_dir / "features" / "wjets.parquet"))
     assert out.stdout.split() == [str(n), "False", "False"], out.stderr
+
+
+def test_run_json_records_the_models_and_which_mc_fills_their_scores(apply_dir, bdt_dir, kfold_dir):
+    """plot reads run.json to say on each score plot which MC events it holds."""
+    from pathlib import Path
+
+    from hepml_coffea.workflows.plot import _score_notes
+    from hepml_coffea.workflows.train import read_training_info
+
+    info = json.loads((apply_dir / "run.json").read_text())
+    models = info["models"]
+    bdt, kfold = Path(bdt_dir).name, Path(kfold_dir).name
+    assert set(models) == {bdt, kfold}
+    assert models[kfold]["kfold"] is True and models[bdt]["kfold"] is False
+    f = read_training_info(bdt_dir)["split"]["test_fraction"]
+    assert models[bdt]["honest"] == f"test split only (weights x {1 / f:.3g})"
+    assert info["score_cuts"][bdt] == models[bdt]["score_cut"]
+    assert models[bdt]["score_range"] == [0.0, 1.0]
+    assert _score_notes(f"score_{bdt}", models)[0] == f"MC: {models[bdt]['honest']}"
+    assert _score_notes(f"score_{kfold}", models) == ["MC: out-of-fold scores (k-fold)"]
