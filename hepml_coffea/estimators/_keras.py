@@ -27,6 +27,20 @@ MODEL_FILE = "model.keras"
 STANDARDISATION_FILE = "standardisation.npz"
 
 
+def load_xrootd_before_tensorflow() -> None:
+    """Load the XRootD client library first, where it is installed.
+
+    Loading XRootD's C++ client after TensorFlow crashes the interpreter (segmentation fault in
+    the XRootD module's initialisation; XRootD 6.2 wheels with TF 2.21), and the other order
+    works. A job that trains a DNN and then reads ``root://`` files (the demo on remote
+    inputs, a notebook) would otherwise die. Costs ~30 ms once.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("XRootD") is not None:
+        import XRootD.client  # noqa: F401
+
+
 def import_keras():
     """Import and return ``(tensorflow, keras)`` with TF's log noise silenced."""
     import sys
@@ -35,6 +49,8 @@ def import_keras():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     first = "tensorflow" not in sys.modules
+    if first:
+        load_xrootd_before_tensorflow()
     try:
         # TF 2.21 prints absl lines (oneDNN, cudart) before its log level applies: when the
         # user left TF_CPP_MIN_LOG_LEVEL unset, hide the C-level stderr during the import.
