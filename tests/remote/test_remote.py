@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import uproot
-from conftest import free_port, start_xrootd
+from servers import free_port, start_xrootd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "processing"))
 

@@ -21,8 +21,8 @@ from hepml_coffea.processing.registry import processor_class
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "processors"))
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import BTAG, JES, MUON_SF, PU, PU_EDGES, jes_unc
 from nanoaod_reference import load, ttbar_reference
+from syst_corrections import BTAG, JES, MUON_SF, PU, PU_EDGES, jes_unc
 
 pytestmark = [pytest.mark.realdata, pytest.mark.filterwarnings("ignore:Dataset")]
 
@@ -283,7 +283,7 @@ def test_sentinel_branch_warns_with_the_set_key(real_sample):
 
 def test_corrections_and_golden_json_beside_the_input_file(real_sample, tmp_path):
     """As ``generate`` writes them: found without any configuration."""
-    from conftest import write
+    from syst_corrections import write
 
     link = tmp_path / "sample.root"
     link.symlink_to(real_sample("ttbar_2015"))
