@@ -28,10 +28,10 @@ from typing import Any
 import pyhf
 
 from hepml_coffea.errors import ConfigError, InputFileError
-from hepml_coffea.processing.outputs import write_json
 from hepml_coffea.statistics import inference
 from hepml_coffea.statistics.model import FitConfig, PruningEntry, build_workspace
 from hepml_coffea.statistics.templates import read_templates
+from hepml_coffea.workflows.outputs import write_json
 
 __all__ = ["FitResult", "load_fit_config", "load_workspace", "run_fit"]
 

@@ -110,7 +110,7 @@ def train_ml_physics(
     from hepml_coffea.estimators import BDTClassifier, BDTRegressor, save
     from hepml_coffea.evaluation import roc_auc
     from hepml_coffea.evaluation.regression import response_resolution
-    from hepml_coffea.processing.outputs import write_json
+    from hepml_coffea.workflows.outputs import write_json
 
     cfg = load_analysis(analysis, overrides=list(overrides))
     tables = collect(cfg, fileset, max_events)

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 import uproot
 
-from hepml_coffea.processing.outputs import TableWriter, atomic_path, write_histograms, write_json
+from hepml_coffea.workflows.outputs import TableWriter, atomic_path, write_histograms, write_json
 
 DTYPES = {
     "f": np.float32,
