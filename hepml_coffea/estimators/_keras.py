@@ -27,6 +27,9 @@ MODEL_FILE = "model.keras"
 STANDARDISATION_FILE = "standardisation.npz"
 
 
+QUIET_MARKER = "HEPML_COFFEA_QUIET_TF"
+
+
 def load_xrootd_before_tensorflow() -> None:
     """Load the XRootD client library first, where it is installed.
 
@@ -45,8 +48,12 @@ def import_keras():
     """Import and return ``(tensorflow, keras)`` with TF's log noise silenced."""
     import sys
 
-    quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # quiet unless the user chose TF's log level; the marker tells worker processes (which
+    # inherit TF_CPP_MIN_LOG_LEVEL from us) that the level was ours, so they hide the lines too
+    quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ or os.environ.get(QUIET_MARKER) == "1"
+    if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+        os.environ[QUIET_MARKER] = "1"
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     first = "tensorflow" not in sys.modules
     if first:
