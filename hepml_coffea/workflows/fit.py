@@ -295,6 +295,7 @@ def run_fit(
             templates,
             out / "plots",
             lumi=lumi,
+            status=_status(source),
             bins=bins,
             labels=labels,
             colors=colors,
@@ -325,6 +326,18 @@ def _process_styles(folder: Path) -> tuple[dict[str, str], dict[str, str]]:
     labels = {p: str(v["label"]) for p, v in table.items() if isinstance(v, dict) and "label" in v}
     colors = {p: str(v["color"]) for p, v in table.items() if isinstance(v, dict) and "color" in v}
     return labels, colors
+
+
+def _status(source: Path) -> str | None:
+    """ "Simulation" when the run's data are generated pseudo-data (as `plot` says), else the
+    default label."""
+    run_json = source / "run.json" if source.is_dir() else None
+    if run_json is None or not run_json.is_file():
+        return None
+    from hepml_coffea.workflows.plots import is_pseudo_data
+
+    info = json.loads(run_json.read_text())
+    return "Simulation" if is_pseudo_data(info.get("datasets") or {}) else None
 
 
 def _lumi_fb(folder: Path) -> float | None:

@@ -268,3 +268,17 @@ def test_end_to_end_jes_shape_injection(tmp_path):
     i = best.index("JES")
     assert abs(best.bestfit[i] - 1.0) < 2 * best.uncertainty[i]
     assert abs(best.bestfit[best.index("mu")] - 1.0) < 2 * best.uncertainty[best.index("mu")]
+
+
+def test_fit_plots_of_pseudo_data_say_simulation(tmp_path):
+    """Generated pseudo-data must not be labelled "CMS Preliminary" on the fit plots either."""
+    from hepml_coffea.workflows.fit import _status
+
+    run = tmp_path / "run"
+    run.mkdir()
+    pseudo = {"data": {"is_data": True, "seed": 42}, "tt": {"is_data": False}}
+    (run / "run.json").write_text(json.dumps({"datasets": pseudo}))
+    assert _status(run) == "Simulation"
+    (run / "run.json").write_text(json.dumps({"datasets": {"data": {"is_data": True}}}))
+    assert _status(run) is None
+    assert _status(tmp_path / "workspace.json") is None
