@@ -193,14 +193,17 @@ def significance(
     fixed = model.config.suggested_fixed()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        z_obs = float(np.sqrt(_optimised(lambda: _q0(model, data))))
+        z_obs = float(np.sqrt(_optimised(lambda: _q0(model, data), quick=True)))
         try:
             asimov = _optimised(
                 lambda: pyhf.infer.calculators.generate_asimov_data(
                     1.0, data, model, init, bounds, fixed
-                )
+                ),
+                quick=True,
             )
-            z_exp: float | None = float(np.sqrt(_optimised(lambda: _q0(model, np.asarray(asimov)))))
+            z_exp: float | None = float(
+                np.sqrt(_optimised(lambda: _q0(model, np.asarray(asimov)), quick=True))
+            )
         except pyhf.exceptions.FailedMinimization:
             z_exp = None
     return z_obs, z_exp
