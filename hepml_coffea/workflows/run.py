@@ -161,6 +161,9 @@ def run_analysis(
             "outputs": {**outputs, "cutflow": "cutflow.json", "features": features},
             "versions": _versions(),
         }
+        lumi_info = processed_luminosity_of(result)
+        if lumi_info:
+            run_info["processed_luminosity"] = lumi_info
         if scorers:
             run_info["score_cuts"] = {s.name: s.score_cut for s in scorers}
             run_info["models"] = {
@@ -177,7 +180,13 @@ def run_analysis(
         if finalize is not None:
             finalize(tmp)
         write_json(tmp / "run.json", run_info)
-    return _summary(cfg.name, result, Path(out), len(tables))
+    text = _summary(cfg.name, result, Path(out), len(tables))
+    for ds, lum in (run_info.get("processed_luminosity") or {}).items():
+        value = lum["luminosity_pb"]
+        text += f"; {ds}: {lum['lumi_sections']:,} lumi sections pass the lumi mask" + (
+            f" ({value:.4g} pb^-1)" if value is not None else ""
+        )
+    return text
 
 
 def run_custom_processor(
@@ -262,6 +271,34 @@ def _write_common(tmp: Path, result: Any) -> dict[str, Any]:
         "histograms_json": "histograms.json",
         "report": "report.json",
     }
+
+
+def processed_luminosity_of(result: Any) -> dict[str, dict[str, Any]]:
+    """Per data dataset: the (run, lumi) sections that passed the lumi mask and their luminosity.
+
+    The luminosity (pb⁻¹) is summed from a brilcalc ``--byls`` CSV: the dataset's metadata
+    ``lumi_csv`` (relative to its first file), else a ``lumi.csv`` beside its first file (as
+    ``generate`` writes it); ``None`` where there is neither.
+    """
+    from hepml_coffea.selection.events import processed_luminosity
+
+    out: dict[str, dict[str, Any]] = {}
+    for ds, meta in result.metadata.items():
+        sections = (result.output.get(ds) or {}).get("lumi_sections")
+        if not meta.get("is_data") or sections is None:
+            continue
+        files = [f.path for f in result.files if f.dataset == ds]
+        csv: Path | None = None
+        if files and "://" not in files[0]:
+            base = Path(files[0]).parent
+            csv = base / str(meta.get("lumi_csv", "lumi.csv"))
+        lumi = processed_luminosity(sections, csv) if csv is not None and csv.is_file() else None
+        out[ds] = {
+            "lumi_sections": len(set(sections)),
+            "luminosity_pb": lumi,
+            "lumi_csv": str(csv) if lumi is not None else None,
+        }
+    return out
 
 
 def _datasets(result: Any) -> dict[str, dict]:

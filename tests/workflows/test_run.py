@@ -169,3 +169,26 @@ def test_rerun_replaces_the_folder_as_a_whole(generated_fileset, tmp_path):
         "ttbar_semilep.root",
     ]
     assert list(json.loads((out / "cutflow.json").read_text())) == ["ttbar_semilep"]
+
+
+def test_processed_luminosity_equals_coffea_lumi_tools(run_dir, generated_fileset):
+    """run.json gives the luminosity of the lumi sections that pass the golden JSON, as coffea's
+    LumiMask + LumiData compute it from the data file, golden.json and lumi.csv."""
+    import json
+
+    import numpy as np
+    import uproot
+    from coffea.lumi_tools import LumiData, LumiList, LumiMask
+
+    info = json.loads((run_dir / "run.json").read_text())
+    got = info["processed_luminosity"]["data"]
+    folder = Path(generated_fileset).parent
+    with uproot.open(folder / "data_0.root") as f:
+        ids = f["Events"].arrays(["run", "luminosityBlock"], library="np")
+    run, ls = ids["run"].astype(np.uint32), ids["luminosityBlock"].astype(np.uint32)
+    passed = LumiMask(str(folder / "golden.json"))(run, ls)
+    pairs = {(int(r), int(x)) for r, x in zip(run[passed], ls[passed], strict=True)}
+    assert got["lumi_sections"] == len(pairs)
+    assert 0 < len(pairs) < len(set(zip(run.tolist(), ls.tolist(), strict=True)))  # some dropped
+    expected = LumiData(str(folder / "lumi.csv")).get_lumi(LumiList(run[passed], ls[passed]))
+    assert got["luminosity_pb"] == pytest.approx(expected, rel=1e-9)
