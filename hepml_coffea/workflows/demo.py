@@ -214,7 +214,8 @@ def _fit_lines(fit: dict[str, Any]) -> list[str]:
         "| μ̂ | significance observed | expected | 95% CL limit on μ observed | expected |",
         "|---|---|---|---|---|",
         f"| {_f(mu)} ± {_f(err)} | {_f(sig.get('observed'), 2)} σ | {_f(sig.get('expected'), 2)} σ "
-        f"| {_f(lim.get('observed'))} | {_f(lim.get('expected'))} |",
+        f"| {_f(lim.get('observed'), none='not computed')} "
+        f"| {_f(lim.get('expected'), none='not computed')} |",
         "",
         "Plots: `fit/plots/` (pre- and post-fit data/MC per region, pulls). The demo skips the "
         "impact ranking and the CLs limit (each refits the model many times); "
@@ -261,8 +262,8 @@ def _cutflow_lines(out: Path, run: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _f(x: float | None, digits: int = 3) -> str:
-    return "n/a" if x is None else f"{x:.{digits}f}"
+def _f(x: float | None, digits: int = 3, none: str = "n/a") -> str:
+    return none if x is None else f"{x:.{digits}f}"
 
 
 def _p(x: float | None) -> str:
